@@ -1,0 +1,40 @@
+"""entropy_attention_jax: entropy-equality linear attention (EALA) in JAX.
+
+The pure functions (entropy estimators, attention kinds) are re-exported here;
+data loading and training live in `entropy_attention_jax.data` and
+`entropy_attention_jax.training` and are imported on demand.
+"""
+
+from entropy_attention_jax.attention import ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS
+from entropy_attention_jax.attention import EalaAux as EalaAux
+from entropy_attention_jax.attention import attention_weights as attention_weights
+from entropy_attention_jax.attention import eala_attention as eala_attention
+from entropy_attention_jax.attention import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention import linear_attention as linear_attention
+from entropy_attention_jax.attention import performer_attention as performer_attention
+from entropy_attention_jax.attention import performer_features as performer_features
+from entropy_attention_jax.attention import softmax_attention as softmax_attention
+from entropy_attention_jax.attention import taylor_attention as taylor_attention
+from entropy_attention_jax.entropy import ESTIMATORS as ESTIMATORS
+from entropy_attention_jax.entropy import EntropyEstimator as EntropyEstimator
+from entropy_attention_jax.entropy import approx_entropy as approx_entropy
+from entropy_attention_jax.entropy import softmax_entropy as softmax_entropy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ATTENTION_FUNCTIONS",
+    "ESTIMATORS",
+    "EalaAux",
+    "EntropyEstimator",
+    "approx_entropy",
+    "attention_weights",
+    "eala_attention",
+    "get_attention_fn",
+    "linear_attention",
+    "performer_attention",
+    "performer_features",
+    "softmax_attention",
+    "softmax_entropy",
+    "taylor_attention",
+]

@@ -1,0 +1,36 @@
+"""Attention functions sharing Flax's `attention_fn` signature.
+
+Shapes follow `jax.nn.dot_product_attention`: `[batch..., length, heads, depth]`.
+"""
+
+from entropy_attention_jax.attention.eala import EalaAux as EalaAux
+from entropy_attention_jax.attention.eala import eala_attention as eala_attention
+from entropy_attention_jax.attention.eala import naive_eala as naive_eala
+from entropy_attention_jax.attention.eala import parallel_eala as parallel_eala
+from entropy_attention_jax.attention.linear import elu_feature_map as elu_feature_map
+from entropy_attention_jax.attention.linear import linear_attention as linear_attention
+from entropy_attention_jax.attention.performer import performer_attention as performer_attention
+from entropy_attention_jax.attention.performer import performer_features as performer_features
+from entropy_attention_jax.attention.registry import ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS
+from entropy_attention_jax.attention.registry import attention_weights as attention_weights
+from entropy_attention_jax.attention.registry import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention.softmax import softmax_attention as softmax_attention
+from entropy_attention_jax.attention.softmax import softmax_weights as softmax_weights
+from entropy_attention_jax.attention.taylor import taylor_attention as taylor_attention
+
+__all__ = [
+    "ATTENTION_FUNCTIONS",
+    "EalaAux",
+    "attention_weights",
+    "eala_attention",
+    "elu_feature_map",
+    "get_attention_fn",
+    "linear_attention",
+    "naive_eala",
+    "parallel_eala",
+    "performer_attention",
+    "performer_features",
+    "softmax_attention",
+    "softmax_weights",
+    "taylor_attention",
+]

@@ -1,0 +1,100 @@
+r"""Non-causal EALA in `O(L)` time and memory: statistics once, then per query.
+
+With centred keys :math:`c_j = k_j - \bar k` (valid keys only), the output of
+the linear weights :math:`w_j = \frac1L(1 + θ_q τ q\cdot c_j)` is
+
+.. math:: o_q = \bar v + θ_q\, τ\, q^\top S, \qquad S = \frac1L \sum_j c_j v_j^\top,
+
+so after one pass over the keys (`O(L d (d + d_v))`) each query costs
+`O(d (d + d_v))` and no `[q_len, kv_len]` array is ever formed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from entropy_attention_jax import _checks
+from entropy_attention_jax.attention.eala import theta as theta_lib
+from entropy_attention_jax.entropy import estimators, stats
+from entropy_attention_jax.typing import Array, PrecisionLike
+
+
+class EalaAux(NamedTuple):
+  """Per-query diagnostics of an EALA call.
+
+  Attributes:
+    theta: the sharpness θ used, `[batch..., q_len, heads]`.
+    entropy_target: the softmax-entropy estimate Ĥ matched,
+      `[batch..., q_len, heads]`.
+  """
+
+  theta: Array
+  entropy_target: Array
+
+
+def parallel_eala(
+    query: Array,
+    key: Array,
+    value: Array,
+    *,
+    key_mask: Array | None = None,
+    estimator: str | estimators.EntropyEstimator = "cumulant2",
+    nonneg: bool = False,
+    scale: float | None = None,
+    theta_scale: float = 1.0,
+    fixed_theta: float | None = None,
+    precision: PrecisionLike = None,
+) -> tuple[Array, EalaAux]:
+  """Non-causal entropy-equality linear attention, linear in `kv_len`.
+
+  Args:
+    query: `[batch..., q_len, heads, head_dim]`.
+    key: `[batch..., kv_len, heads, head_dim]`.
+    value: `[batch..., kv_len, heads, v_dim]`.
+    key_mask: optional boolean `[batch..., heads, kv_len]`; True keeps a key.
+    estimator: entropy estimator name or object.
+    nonneg: clamp θ to the linear-time bound that keeps every weight ≥ 0.
+    scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
+    theta_scale: multiplies θ* (sharper > 1 > flatter).
+    fixed_theta: use this θ instead of θ* (1 is the Taylor ablation).
+    precision: einsum precision.
+
+  Returns:
+    `(output, aux)`: float32 `[batch..., q_len, heads, v_dim]` and
+    :class:`EalaAux`. Heads with no valid key give zeros.
+  """
+  estimator = estimators.get_estimator(estimator)
+  tau = _checks.resolve_scale(scale, query.shape[-1])
+  centered, key_mean, count = stats.centered_keys(key, key_mask)
+  key_stats = stats.statistics_of_centered(
+      centered, key_mean, count,
+      third_moment=estimator.needs_third_moment, precision=precision,
+  )
+  norm = stats.safe_count(count)[..., None]
+  value = value.astype(jnp.float32)
+  weights = stats.key_weights(key, key_mask)
+  value_mean = jnp.einsum("...lh,...lhv->...hv", weights, value) / norm
+  # Masked keys are zero in `centered`, so they drop out of S by themselves.
+  key_value = (
+      jnp.einsum("...lhd,...lhv->...hdv", centered, value, precision=precision)
+      / norm[..., None]
+  )
+
+  moments = stats.score_moments(query, key_stats, tau, precision=precision)
+  entropy_target = estimator(moments)
+  scaled_query = query.astype(jnp.float32) * tau
+  bound = None
+  if nonneg:
+    bound = theta_lib.nonneg_theta_bound(
+        scaled_query, key_stats.max_centered_norm[..., None, :]
+    )
+  theta = theta_lib.solve_theta(
+      entropy_target, moments, bound=bound,
+      theta_scale=theta_scale, fixed_theta=fixed_theta,
+  )
+  output = value_mean[..., None, :, :] + theta[..., None] * jnp.einsum(
+      "...qhd,...hdv->...qhv", scaled_query, key_value, precision=precision
+  )
+  return output, EalaAux(theta, entropy_target)
