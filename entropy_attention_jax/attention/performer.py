@@ -44,7 +44,9 @@ def performer_features(
   num_blocks = -(-num_features // head_dim)
   block_key, norm_key = jax.random.split(rng)
   gaussian = jax.random.normal(block_key, (num_blocks, head_dim, head_dim), jnp.float32)
-  blocks = jnp.linalg.qr(gaussian)[0]  # orthonormal columns per block
+  q, r = jnp.linalg.qr(gaussian)
+  # Sign-correct so each block is Haar-distributed (plain QR is not).
+  blocks = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
   rows = jnp.swapaxes(blocks, -1, -2).reshape(-1, head_dim)[:num_features]
   norms = jnp.linalg.norm(
       jax.random.normal(norm_key, (num_features, head_dim), jnp.float32), axis=-1
