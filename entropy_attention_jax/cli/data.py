@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
   from entropy_attention_jax.data import SeriesInfo
 
-# Dataset options as flags: (name, type, help). Their names must match the
-# builders' `OPTIONS` (tests check it); listed here so `--help` stays fast.
+# Dataset names and options as flags: (name, type, help). They must match the
+# registry and the builders' `OPTIONS` (tests check it); listed here so that
+# `--help` does not import the data layer.
+DATASET_NAMES: tuple[str, ...] = (
+    "synthetic_traffic", "chicago_ridership", "pems03", "pems04", "pems07", "pems08",
+    "metr_la", "pems_bay", "wide_table",
+)
 DATASET_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("nodes", int, "synthetic_traffic: number of road sensors (default 20)"),
     ("days", int, "synthetic_traffic: days of 5-minute steps (default 14)"),
@@ -29,19 +34,17 @@ DATASET_FLAGS: tuple[tuple[str, type, str], ...] = (
 
 
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument(
-      "name", metavar="NAME",
-      help="dataset: synthetic_traffic, chicago_ridership, pems03, pems04, pems07,"
-      " pems08, metr_la, pems_bay, wide_table",
-  )
+  parser.add_argument("name", metavar="NAME", help="dataset: " + ", ".join(DATASET_NAMES))
   parser.add_argument("--data-dir", required=True, help="directory datasets are built into")
   group = parser.add_argument_group("dataset options")
   for name, kind, help_text in DATASET_FLAGS:
-    group.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=help_text)
+    flag = "--" + name.replace("_", "-")
+    group.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
 
 
 def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
-  return {name: getattr(args, name) for name, _, _ in DATASET_FLAGS if getattr(args, name) is not None}
+  options = {name: getattr(args, name) for name, _, _ in DATASET_FLAGS}
+  return {name: value for name, value in options.items() if value is not None}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
   info = actions.add_parser("info", help="show steps, nodes, channels and split sizes")
   _add_dataset_arguments(info)
-  info.add_argument("--in-steps", type=int, default=12, help="input steps per window (default 12)")
-  info.add_argument("--out-steps", type=int, default=12, help="predicted steps per window (default 12)")
+  info.add_argument("--in-steps", type=int, default=12, help="input steps per window (12)")
+  info.add_argument("--out-steps", type=int, default=12, help="predicted steps per window (12)")
   info.add_argument(
       "--split-ratios", default=None,
       help="train,val,test fractions, e.g. 0.6,0.2,0.2 (default: the dataset's)",
@@ -79,7 +82,7 @@ def describe(
     split_ratios: tuple[float, ...] | None = None,
 ) -> str:
   """Plain-text summary of a built dataset and its splits (a Markdown table)."""
-  from entropy_attention_jax.data import DataError, split_windows  # pylint: disable=g-import-not-at-top
+  from entropy_attention_jax import data  # pylint: disable=g-import-not-at-top
 
   config = f" ({info.config_name})" if info.config_name else ""
   zeros = info.extra.get("zero_readings")
@@ -90,7 +93,8 @@ def describe(
       f"  steps     {info.num_steps} (every {info.step_seconds} s, {info.steps_per_day} per day),"
       f" {info.start} .. {info.end}",
       f"  nodes     {info.num_nodes}",
-      f"  channels  {info.num_channels}: {', '.join(info.channel_names)} (target: {info.channel_names[0]})",
+      f"  channels  {info.num_channels}: {', '.join(info.channel_names)}"
+      f" (target: {info.channel_names[0]})",
   ]
   if zeros is not None:
     shares = ", ".join(
@@ -99,8 +103,8 @@ def describe(
     lines.append(f"  zeros     {shares} of readings (missing values are stored as 0)")
   ratios = info.default_split_ratios if split_ratios is None else split_ratios
   try:
-    windows = split_windows(info.num_steps, in_steps, out_steps, ratios)
-  except DataError as e:
+    windows = data.split_windows(info.num_steps, in_steps, out_steps, ratios)
+  except data.DataError as e:
     lines.append(f"  splits    none: {e}")
     return "\n".join(lines)
   lines += [
@@ -128,7 +132,9 @@ def _parse_ratios(text: str | None) -> tuple[float, ...] | None:
   try:
     return tuple(float(part) for part in text.split(","))
   except ValueError:
-    raise DataError(f"--split-ratios must be three comma-separated numbers, got {text!r}.") from None
+    raise DataError(
+        f"--split-ratios must be three comma-separated numbers, got {text!r}."
+    ) from None
 
 
 def build_command(args: argparse.Namespace) -> int:

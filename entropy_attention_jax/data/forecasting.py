@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from entropy_attention_jax.data import registry
-from entropy_attention_jax.data.errors import DataError
+from entropy_attention_jax.data.errors import DataError, check_integer
 from entropy_attention_jax.data.scaler import StandardScaler
 from entropy_attention_jax.data.series import Series, SeriesInfo
 from entropy_attention_jax.data.windows import SPLIT_NAMES, normalize_split_ratios, split_windows
@@ -40,36 +40,39 @@ Batch = dict[str, np.ndarray]
 TIME_FEATURES: tuple[str, str] = ("time_of_day", "day_of_week")
 
 
-def check_batch_size(batch_size: int) -> int:
-  """`batch_size` as an int; raises `DataError` unless a positive integer."""
-  if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-    raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
-  return int(batch_size)
+def _channel_view(values: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+  """`values[..., channels]`: a view when the channels are contiguous (default)."""
+  if channels == tuple(range(channels[0], channels[-1] + 1)):
+    return values[:, :, channels[0] : channels[-1] + 1]
+  return values[:, :, list(channels)]
 
 
 class _WindowSource:
-  """Gathers `(x, y)` samples of given window starts from one series."""
+  """Gathers `(x, y)` samples of given window starts from one series.
+
+  Args:
+    series: the series.
+    inputs: `[steps, nodes, k]` input channels of `series.values`.
+    scaler: z-score of the `k` input channels.
+    in_steps: input steps per sample.
+    out_steps: target steps per sample.
+  """
 
   def __init__(
       self,
       series: Series,
+      inputs: np.ndarray,
+      scaler: StandardScaler,
       in_steps: int,
       out_steps: int,
-      input_channels: tuple[int, ...],
-      scaler: StandardScaler | None,
   ):
-    values = series.values
-    first, last = input_channels[0], input_channels[-1]
-    if input_channels == tuple(range(first, last + 1)):
-      self.inputs = values[:, :, first : last + 1]  # A view, never a copy.
-    else:
-      self.inputs = values[:, :, list(input_channels)]
-    self.target = values[:, :, 0:1]
+    self.inputs = inputs
+    self.target = series.values[:, :, 0:1]
     self.time_of_day = series.time_of_day()
     self.day_of_week = series.day_of_week()
+    self.scaler = scaler
     self.in_steps = in_steps
     self.out_steps = out_steps
-    self.scaler = scaler
 
   @property
   def num_inputs(self) -> int:
@@ -125,7 +128,7 @@ class WindowSplit:
     return first_target, int(self.starts[-1]) + self._source.in_steps + self._source.out_steps
 
   def _resolve_batch_size(self, batch_size: int | None) -> int:
-    return check_batch_size(self.batch_size if batch_size is None else batch_size)
+    return check_integer("batch_size", self.batch_size if batch_size is None else batch_size, 1)
 
   def num_batches(self, batch_size: int | None = None, *, drop_remainder: bool = False) -> int:
     """Batches per epoch; the last, partial one counts unless `drop_remainder`."""
@@ -137,10 +140,8 @@ class WindowSplit:
     """`[num_windows]` positions in epoch order: a pure function of `(seed, epoch)`."""
     if not shuffle:
       return np.arange(len(self))
-    for name, value in (("seed", seed), ("epoch", epoch)):
-      if isinstance(value, bool) or int(value) != value or value < 0:
-        raise DataError(f"{name} must be a non-negative integer, got {value!r}.")
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(len(self))
+    seed, epoch = check_integer("seed", seed, 0), check_integer("epoch", epoch, 0)
+    return np.random.default_rng([seed, epoch]).permutation(len(self))
 
   def get_batch(self, positions: np.ndarray | Sequence[int]) -> Batch:
     """The samples at `positions` (indices into this split) as one batch."""
@@ -158,6 +159,8 @@ class WindowSplit:
   ) -> Iterator[Batch]:
     """NumPy batches `{"x", "y"}` of one epoch (module docstring for shapes).
 
+    Arguments are checked when called; each batch is built when consumed.
+
     Args:
       batch_size: samples per batch; defaults to `self.batch_size`.
       shuffle: permute the windows (training); else chronological order.
@@ -169,22 +172,27 @@ class WindowSplit:
       drop_remainder: drop the last partial batch (training); kept otherwise,
         so evaluation sees every window.
 
-    Yields:
-      `num_batches(batch_size, drop_remainder=...) - start_batch` batches.
+    Returns:
+      An iterator over `num_batches(batch_size, drop_remainder=...) -
+      start_batch` batches.
 
     Raises:
       DataError: bad `batch_size`, `seed`, `epoch` or `start_batch`.
     """
     batch_size = self._resolve_batch_size(batch_size)
     num_batches = self.num_batches(batch_size, drop_remainder=drop_remainder)
-    if isinstance(start_batch, bool) or int(start_batch) != start_batch or not 0 <= start_batch <= num_batches:
+    check_integer("start_batch", start_batch, 0)
+    if start_batch > num_batches:
       raise DataError(
           f"start_batch must be an integer in [0, {num_batches}] for the {self.name}"
           f" split ({len(self)} windows, batch_size={batch_size}), got {start_batch!r}."
       )
     order = self.order(shuffle=shuffle, seed=seed, epoch=epoch)
-    for batch in range(int(start_batch), num_batches):
-      yield self.get_batch(order[batch * batch_size : (batch + 1) * batch_size])
+    # Checked above, now; the batches are built lazily as they are consumed.
+    return (
+        self.get_batch(order[batch * batch_size : (batch + 1) * batch_size])
+        for batch in range(int(start_batch), num_batches)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +268,9 @@ def _channel_indices(info: SeriesInfo, input_channels: Sequence[int | str]) -> t
   for channel in input_channels:
     if isinstance(channel, str):
       if channel not in info.channel_names:
-        raise DataError(f"{info.name}: no channel {channel!r}; channels are {list(info.channel_names)}.")
+        raise DataError(
+            f"{info.name}: no channel {channel!r}; channels are {list(info.channel_names)}."
+        )
       channel = info.channel_names.index(channel)
     if isinstance(channel, bool) or int(channel) != channel or not 0 <= channel < info.num_channels:
       raise DataError(
@@ -310,27 +320,30 @@ def make_forecasting_data(
       channels or sizes.
   """
   info = series.info
-  ratios = info.default_split_ratios if split_ratios is None else split_ratios
+  batch_size = check_integer("batch_size", batch_size, 1)
+  ratios = normalize_split_ratios(
+      info.default_split_ratios if split_ratios is None else split_ratios
+  )
   windows = split_windows(info.num_steps, in_steps, out_steps, ratios)
   channels = _channel_indices(info, input_channels)
-  source = _WindowSource(series, in_steps, out_steps, channels, scaler=None)
+  inputs = _channel_view(series.values, channels)
   # The training windows read steps [0, last start + in_steps) as inputs.
   fit_end = int(windows.train[-1]) + in_steps
-  source.scaler = StandardScaler.fit(
-      source.inputs[:fit_end],
+  scaler = StandardScaler.fit(
+      inputs[:fit_end],
       ignore_zeros=scaler_ignore_zeros,
       channel_names=[info.channel_names[c] for c in channels],
   )
+  source = _WindowSource(series, inputs, scaler, in_steps, out_steps)
   splits = {
       name: WindowSplit(name, starts, source, batch_size)
       for name, starts in zip(SPLIT_NAMES, windows[:3])
   }
-  check_batch_size(batch_size)
   all_options = {
       "name": info.name,
       "in_steps": in_steps,
       "out_steps": out_steps,
-      "split_ratios": list(normalize_split_ratios(ratios)),
+      "split_ratios": list(ratios),
       "input_channels": list(channels),
       "scaler_ignore_zeros": scaler_ignore_zeros,
       "batch_size": batch_size,
@@ -338,11 +351,11 @@ def make_forecasting_data(
   }
   return ForecastingData(
       series=series,
-      scaler=source.scaler,
+      scaler=scaler,
       in_steps=in_steps,
       out_steps=out_steps,
       input_channels=channels,
-      split_ratios=normalize_split_ratios(ratios),
+      split_ratios=ratios,
       boundaries=windows.boundaries,
       options=all_options,
       **splits,

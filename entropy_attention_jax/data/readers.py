@@ -327,7 +327,9 @@ def read_wide_table(
   try:
     timestamps = pd.to_datetime(frame[timestamp_column])
   except (TypeError, ValueError) as e:
-    raise DataError(f"{source}: column {str(timestamp_column)!r} is not a timestamp ({e}).") from None
+    raise DataError(
+        f"{source}: column {str(timestamp_column)!r} is not a timestamp ({e})."
+    ) from None
   return _frame_to_series(
       frame.drop(columns=[timestamp_column]), name=name, source=source,
       channel_name=channel_name, default_split_ratios=default_split_ratios,

@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from entropy_attention_jax.data import chicago
 from entropy_attention_jax.data.builders.base import FILE_FORMAT, SERIES_SPLIT, SeriesBuilder
 from entropy_attention_jax.data.builders.chicago_ridership import ChicagoRidership
 from entropy_attention_jax.data.builders.pems import Pems03, Pems04, Pems07, Pems08
 from entropy_attention_jax.data.builders.speed_tables import MetrLa, PemsBay
 from entropy_attention_jax.data.builders.synthetic_traffic import SyntheticTraffic
 from entropy_attention_jax.data.builders.wide_table import WideTable
-from entropy_attention_jax.data.errors import DataError, MissingFileError
+from entropy_attention_jax.data.errors import DataError
 from entropy_attention_jax.data.readers import file_sha256
 from entropy_attention_jax.data.series import Series, SeriesInfo
 
@@ -62,14 +61,13 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if key not in known:
       accepted = ", ".join(known) or "none"
       raise DataError(f"{name} takes no option {key!r} (its options: {accepted}).")
+    kind = known[key].type
     try:
-      checked[key] = known[key].type(value)
+      checked[key] = kind(value)
     except (TypeError, ValueError):
-      raise DataError(
-          f"{name}: option {key!r} must be {known[key].type.__name__}, got {value!r}."
-      ) from None
-    if isinstance(value, float) and checked[key] != value:
-      raise DataError(f"{name}: option {key!r} must be {known[key].type.__name__}, got {value!r}.")
+      checked[key] = None
+    if checked[key] is None or (isinstance(value, float) and checked[key] != value):
+      raise DataError(f"{name}: option {key!r} must be {kind.__name__}, got {value!r}.")
   return checked
 
 
@@ -83,22 +81,6 @@ def make_builder(name: str, data_dir: str | pathlib.Path, **options: Any) -> Ser
   builder_class = get_builder_class(name)
   config = builder_class.make_config(**check_options(name, options))
   return builder_class(data_dir=str(data_dir), config=config, file_format=FILE_FORMAT)
-
-
-def source_file(
-    builder: SeriesBuilder, manual_dir: str | pathlib.Path
-) -> pathlib.Path | None:
-  """The input file a build reads (raises `MissingFileError` if absent)."""
-  if builder.MANUAL_FILES:
-    return builder.find_manual_file(manual_dir)
-  if isinstance(builder, WideTable):
-    path = pathlib.Path(builder.builder_config.file)
-    if not path.is_file():
-      raise MissingFileError(f"wide_table: the table file {str(path)!r} does not exist.")
-    return path
-  if isinstance(builder, ChicagoRidership):
-    return chicago.packaged_file()
-  return None
 
 
 def built_configs(name: str, data_dir: str | pathlib.Path) -> list[str]:
@@ -171,9 +153,10 @@ def dataset_info(name: str, data_dir: str | pathlib.Path, **options: Any) -> Ser
   config_name = resolve_config(name, data_dir, options)
   path = _dataset_path(name, data_dir, config_name)
   if not (path / "dataset_info.json").is_file():
+    command = _build_command(name, data_dir, check_options(name, options))
     raise DataError(
         f"{name}{'/' + config_name if config_name else ''} is not built in"
-        f" {str(data_dir)!r}. Build it with: {_build_command(name, data_dir, check_options(name, options))}"
+        f" {str(data_dir)!r}. Build it with: {command}"
     )
   return _read_info(path, config_name)
 
@@ -208,7 +191,7 @@ def build_dataset(
   """
   builder = make_builder(name, data_dir, **options)
   manual_dir = pathlib.Path(manual_dir) if manual_dir is not None else default_manual_dir(data_dir)
-  source = source_file(builder, manual_dir)
+  source = builder.source_file(manual_dir)
   config_name = builder.builder_config.name if builder.builder_config else None
   if (builder.data_path / "dataset_info.json").is_file() and not overwrite:
     info = _read_info(builder.data_path, config_name)

@@ -38,7 +38,9 @@ class StandardScaler:
     mean = np.asarray(self.mean, np.float32).reshape(-1)
     std = np.asarray(self.std, np.float32).reshape(-1)
     if mean.shape != std.shape or mean.size == 0:
-      raise DataError(f"StandardScaler: mean {mean.shape} and std {std.shape} must be equal, non-empty.")
+      raise DataError(
+          f"StandardScaler: mean {mean.shape} and std {std.shape} must be equal and non-empty."
+      )
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
       raise DataError(f"StandardScaler: needs finite mean and std > 0, got mean={mean}, std={std}.")
     object.__setattr__(self, "mean", mean)
@@ -72,7 +74,9 @@ class StandardScaler:
       DataError: a channel with no (non-zero) value or a constant channel.
     """
     if values.ndim != 3:
-      raise DataError(f"StandardScaler.fit: values must be [steps, nodes, channels], got {values.shape}.")
+      raise DataError(
+          f"StandardScaler.fit: values must be [steps, nodes, channels], got {values.shape}."
+      )
     channels = values.shape[-1]
     blocks = [values[i : i + _FIT_BLOCK_STEPS] for i in range(0, values.shape[0], _FIT_BLOCK_STEPS)]
     count = np.zeros(channels)
@@ -133,6 +137,7 @@ class StandardScaler:
   def from_dict(cls, data: Mapping[str, Any]) -> StandardScaler:
     """Inverse of `to_dict`."""
     try:
-      return cls(np.asarray(data["mean"]), np.asarray(data["std"]), tuple(data.get("channel_names", ())))
+      mean, std = np.asarray(data["mean"]), np.asarray(data["std"])
     except KeyError as e:
       raise DataError(f"StandardScaler.from_dict: missing key {e} in {dict(data)!r}.") from None
+    return cls(mean, std, tuple(data.get("channel_names", ())))

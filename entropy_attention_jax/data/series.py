@@ -121,7 +121,9 @@ class SeriesInfo:
     days = self.timestamps().astype(np.int64) // SECONDS_PER_DAY
     return ((days + _EPOCH_WEEKDAY) % 7).astype(np.float32)
 
-  def describe_position(self, step: int, node: int | None = None, channel: int | None = None) -> str:
+  def describe_position(
+      self, step: int, node: int | None = None, channel: int | None = None
+  ) -> str:
     """Human-readable position, e.g. `step 17 (2018-01-01T01:25:00), node '3'`."""
     where = f"step {step} ({self.start + np.timedelta64(int(self.step_seconds) * step, 's')})"
     if node is not None:

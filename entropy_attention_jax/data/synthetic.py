@@ -130,7 +130,8 @@ class TrafficModel:
     capacity_spread: standard deviation of log-capacity.
     peak_jitter_hours: std of each sensor's rush-hour time shift.
     weather_std: std of the network-wide daily demand factor.
-    incident_rate: incidents per node per day, on average.
+    incident_rate: incidents per node per weekday, on average (fewer on the
+      lighter weekends: the rate follows the load).
     incident_hours: mean incident duration (geometric in steps).
     congestion_decay: fraction of congestion kept from one step to the next.
     congestion_spread: fraction of a node's congestion pulled from the mean of
@@ -214,9 +215,56 @@ def _scatter(where: np.ndarray, values: np.ndarray) -> np.ndarray:
   return out
 
 
-def demand_profile(
-    hours: np.ndarray, weekday: int, profile: _NodeProfile
-) -> np.ndarray:
+class _DayEvents(NamedTuple):
+  """One day's random draws, each `[steps, nodes]` unless noted."""
+
+  incident_start: np.ndarray  # bool
+  severity: np.ndarray  # severity of the incident starting there, else 0
+  incident_steps: np.ndarray  # its duration in steps, else 0
+  outage_start: np.ndarray  # bool
+  outage_steps: np.ndarray  # its duration in steps, else 0
+  gap_start: np.ndarray  # [steps] bool, a network-wide gap starts
+  gap_steps: np.ndarray  # [steps] its length in steps
+  wiggle: np.ndarray  # innovations of the slow per-node fluctuation
+  dropout: np.ndarray  # bool, an isolated missing reading
+  count_noise: np.ndarray  # standard normal counting noise
+
+
+def _draw_day_events(
+    rng: np.random.Generator,
+    load: np.ndarray,
+    model: TrafficModel,
+    incident_probability: float,
+    incident_steps: float,
+    outage_steps: tuple[int, int],
+) -> _DayEvents:
+  """Draws a day's incidents, outages, gaps and noise (fixed draw order)."""
+  shape = load.shape
+  steps_per_day = shape[0]
+  incident_start = rng.random(shape, np.float32) < np.float32(incident_probability) * load
+  num_incidents = int(incident_start.sum())
+  severity = _scatter(incident_start, rng.uniform(0.3, 0.9, num_incidents).astype(np.float32))
+  durations = _scatter(incident_start, rng.geometric(1.0 / incident_steps, num_incidents))
+  outage_start = rng.random(shape, np.float32) < model.outage_rate / steps_per_day
+  outages = _scatter(
+      outage_start, rng.integers(outage_steps[0], outage_steps[1] + 1, int(outage_start.sum()))
+  )
+  low, high = model.network_gap_steps
+  return _DayEvents(
+      incident_start=incident_start,
+      severity=severity,
+      incident_steps=durations,
+      outage_start=outage_start,
+      outage_steps=outages,
+      gap_start=rng.random(steps_per_day) < model.network_gap_rate / steps_per_day,
+      gap_steps=rng.integers(low, high + 1, steps_per_day),
+      wiggle=rng.standard_normal(shape, np.float32),
+      dropout=rng.random(shape, np.float32) < model.dropout_probability,
+      count_noise=rng.standard_normal(shape, np.float32),
+  )
+
+
+def _demand_profile(hours: np.ndarray, weekday: int, profile: _NodeProfile) -> np.ndarray:
   """Expected load (demand / capacity) `[steps, nodes]` over one day.
 
   Args:
@@ -279,12 +327,15 @@ def simulate_traffic(
     # Monday-Thursday share one profile: at most four distinct days to compute.
     kind = 0 if weekday < 4 else weekday
     if kind not in loads:
-      loads[kind] = demand_profile(hours, kind, profile).astype(np.float32)
+      loads[kind] = _demand_profile(hours, kind, profile).astype(np.float32)
     return loads[kind].copy()
 
+  # Incidents are likelier when roads are busy: proportional to the load, and
+  # `incident_rate` per node on an average weekday.
+  incident_probability = model.incident_rate / steps_per_day / float(weekday_load(0).mean())
   steps_per_hour = steps_per_day / 24.0
   incident_steps = max(model.incident_hours * steps_per_hour, 1.0)
-  outage_steps = [max(round(h * steps_per_hour), 1) for h in model.outage_hours]
+  outage_steps = tuple(max(round(h * steps_per_hour), 1) for h in model.outage_hours)
 
   # State carried from step to step (and across days).
   congestion = np.zeros(num_nodes, np.float32)
@@ -299,32 +350,18 @@ def simulate_traffic(
     weekday = (first_weekday + day) % 7
     weather = 1.0 + model.weather_std * rng.standard_normal()
     load = weekday_load(weekday) * np.float32(weather)  # [steps, nodes]
-    shape = load.shape
-    # Incidents are likelier when roads are busy (load ~ 1 at rush hour).
-    incident_probability = np.float32(2 * model.incident_rate / steps_per_day)
-    incident_start = rng.random(shape, np.float32) < incident_probability * load
-    num_incidents = int(incident_start.sum())
-    new_severity = _scatter(incident_start, rng.uniform(0.3, 0.9, num_incidents).astype(np.float32))
-    new_duration = _scatter(
-        incident_start, rng.geometric(1.0 / incident_steps, num_incidents)
-    )
-    outage_start = rng.random(shape, np.float32) < model.outage_rate / steps_per_day
-    new_outage = _scatter(
-        outage_start, rng.integers(outage_steps[0], outage_steps[1] + 1, outage_start.sum())
-    )
-    gap_start = rng.random(steps_per_day) < model.network_gap_rate / steps_per_day
-    new_gap = rng.integers(model.network_gap_steps[0], model.network_gap_steps[1] + 1, steps_per_day)
-    wiggle = rng.standard_normal(shape, np.float32)
-    missing = rng.random(shape, np.float32) < model.dropout_probability
-    count_noise = rng.standard_normal(shape, np.float32)
+    events = _draw_day_events(rng, load, model, incident_probability, incident_steps, outage_steps)
+    missing = events.dropout
 
     congestion_day = np.empty(load.shape, np.float32)
     incident_day = np.empty(load.shape, bool)
     for t in range(steps_per_day):
-      incident_left = np.where(incident_start[t], new_duration[t], np.maximum(incident_left - 1, 0))
-      severity = np.where(incident_start[t], new_severity[t], severity)
+      incident_left = np.where(
+          events.incident_start[t], events.incident_steps[t], np.maximum(incident_left - 1, 0)
+      )
+      severity = np.where(events.incident_start[t], events.severity[t], severity)
       incident_day[t] = incident_left > 0
-      fluctuation = 0.97 * fluctuation + 0.01 * wiggle[t]
+      fluctuation = 0.97 * fluctuation + 0.01 * events.wiggle[t]
       load[t] *= 1.0 + fluctuation
       recurrent = np.clip((load[t] - model.recurrent_load) / 0.3, 0.0, 0.6)
       congestion = model.congestion_decay * (
@@ -333,13 +370,17 @@ def simulate_traffic(
       )
       congestion = np.maximum(congestion, np.maximum(severity * incident_day[t], recurrent))
       congestion_day[t] = congestion
-      outage_left = np.where(outage_start[t], new_outage[t], np.maximum(outage_left - 1, 0))
-      network_gap_left = new_gap[t] if gap_start[t] else max(network_gap_left - 1, 0)
+      outage_left = np.where(
+          events.outage_start[t], events.outage_steps[t], np.maximum(outage_left - 1, 0)
+      )
+      network_gap_left = (
+          events.gap_steps[t] if events.gap_start[t] else max(network_gap_left - 1, 0)
+      )
       missing[t] |= (outage_left > 0) | (network_gap_left > 0)
 
     flow = load * profile.capacity * (1.0 - model.congestion_flow_drop * congestion_day)
     flow = np.maximum(flow, 0.0)
-    flow = np.maximum(np.round(flow + model.count_noise * np.sqrt(flow) * count_noise), 0.0)
+    flow = np.maximum(np.round(flow + model.count_noise * np.sqrt(flow) * events.count_noise), 0.0)
     flow[missing] = 0.0
     yield TrafficDay(
         flow=flow.astype(np.float32, copy=False),

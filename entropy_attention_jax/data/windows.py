@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from entropy_attention_jax.data.errors import DataError
+from entropy_attention_jax.data.errors import DataError, check_integer
 
 SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 
@@ -120,9 +120,8 @@ def split_windows(
       a split with a positive fraction that gets no window (the message says
       how many steps it would need).
   """
-  for name, value in (("in_steps", in_steps), ("out_steps", out_steps)):
-    if int(value) != value or value < 1:
-      raise DataError(f"{name} must be a positive integer, got {value!r}.")
+  in_steps = check_integer("in_steps", in_steps, 1)
+  out_steps = check_integer("out_steps", out_steps, 1)
   ratios = normalize_split_ratios(ratios)
   window = in_steps + out_steps
   if num_steps < window:

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from entropy_attention_jax.cli import main
-from entropy_attention_jax.cli.data import DATASET_FLAGS
-from entropy_attention_jax.data import DATASETS
+from entropy_attention_jax.cli.data import DATASET_FLAGS, DATASET_NAMES
+from entropy_attention_jax.data import DATASETS, dataset_names
 
 
-def test_flags_cover_every_builder_option():
+def test_flags_and_names_match_the_registry():
   options = {option.name: option.type for builder in DATASETS.values() for option in builder.OPTIONS}
   assert {name: kind for name, kind, _ in DATASET_FLAGS} == options
+  assert DATASET_NAMES == dataset_names()
 
 
 def test_build_then_info(tmp_path, capsys):

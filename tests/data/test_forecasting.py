@@ -91,7 +91,7 @@ def test_start_batch_resumes_exactly(data):
     np.testing.assert_array_equal(a["y"], b["y"])
   assert list(data.train.batches(16, start_batch=len(full), **kwargs)) == []
   with pytest.raises(DataError, match=r"start_batch must be an integer in \[0, 17\]"):
-    next(data.train.batches(16, start_batch=18, **kwargs))
+    data.train.batches(16, start_batch=18, **kwargs)  # Checked before iterating.
 
 
 def test_scaler_is_fit_on_training_inputs_only(series, data):
@@ -126,10 +126,10 @@ def test_extra_input_channels(series):
 def test_bad_arguments(series, data):
   with pytest.raises(DataError, match="too short for one window"):
     make_forecasting_data(series, in_steps=400, out_steps=200)
-  with pytest.raises(DataError, match="batch_size must be a positive integer"):
+  with pytest.raises(DataError, match="batch_size must be an integer >= 1"):
     make_forecasting_data(series, batch_size=0)
-  with pytest.raises(DataError, match="seed must be a non-negative integer"):
-    next(data.train.batches(shuffle=True, seed=-1))
+  with pytest.raises(DataError, match="seed must be an integer >= 0"):
+    data.train.batches(shuffle=True, seed=-1)
   with pytest.raises(IndexError, match="out of range"):
     data.test[len(data.test)]
 

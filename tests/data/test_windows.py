@@ -83,5 +83,5 @@ def test_ratios_are_normalised():
 
 @pytest.mark.parametrize("in_steps, out_steps", [(0, 12), (12, -1), (2.5, 3)])
 def test_bad_window_sizes(in_steps, out_steps):
-  with pytest.raises(DataError, match="must be a positive integer"):
+  with pytest.raises(DataError, match="must be an integer >= 1"):
     split_windows(100, in_steps, out_steps, (0.6, 0.2, 0.2))

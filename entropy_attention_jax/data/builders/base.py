@@ -20,13 +20,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import pathlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data.errors import DataError, MissingFileError
+from entropy_attention_jax.data.readers import file_sha256
 from entropy_attention_jax.data.series import Series, SeriesInfo, check_finite
 
 SERIES_SPLIT = "series"
@@ -98,13 +99,22 @@ class SeriesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for candidate in cls.MANUAL_FILES:
       if (manual_dir / candidate).is_file():
         return manual_dir / candidate
+    others = cls.MANUAL_FILES[1:]
+    alternatives = f" (or one of {list(others)})" if others else ""
     raise MissingFileError(
-        f"{cls.name}: expected the file {cls.MANUAL_FILES[0]!r}"
-        + (f" (or one of {list(cls.MANUAL_FILES[1:])})" if len(cls.MANUAL_FILES) > 1 else "")
-        + f" in the manual directory {str(manual_dir.resolve())!r}, but it is not there."
-        " No machine here can download it: copy your file there, or pass"
-        " --manual-dir (manual_dir=) pointing at the folder that holds it."
+        f"{cls.name}: expected the file {cls.MANUAL_FILES[0]!r}{alternatives} in the"
+        f" manual directory {str(manual_dir.resolve())!r}, but it is not there. This"
+        " package does not download it: copy your file there, or pass --manual-dir"
+        " (manual_dir=) pointing at the folder that holds it."
     )
+
+  def source_file(self, manual_dir: str | pathlib.Path | None) -> pathlib.Path | None:
+    """The input file a build reads, if any (its SHA-256 guards rebuilds).
+
+    Raises:
+      MissingFileError: the file is not there.
+    """
+    return self.find_manual_file(manual_dir) if self.MANUAL_FILES else None
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
@@ -170,9 +180,18 @@ def array_blocks(values: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator
     yield values[begin : begin + chunk_steps]
 
 
-def series_blocks(series: Series, provenance: Mapping[str, Any] | None = None):
-  """`(info, blocks)` for a `Series` read whole, with `provenance` in `extra`."""
-  info = dataclasses.replace(
-      series.info, extra={**series.info.extra, **(provenance or {})}
-  )
-  return info, array_blocks(series.values)
+def series_blocks(
+    series: Series, source: pathlib.Path, **provenance: Any
+) -> tuple[SeriesInfo, Iterator[np.ndarray]]:
+  """`(info, blocks)` of a `Series` read whole from the file `source`.
+
+  The file's name and SHA-256 (which guards rebuilds) and `provenance` are
+  recorded in `info.extra`.
+  """
+  extra = {
+      **series.info.extra,
+      "source_file": source.name,
+      "source_sha256": file_sha256(source),
+      **provenance,
+  }
+  return dataclasses.replace(series.info, extra=extra), array_blocks(series.values)

@@ -14,12 +14,12 @@ and 3 years)::
 from __future__ import annotations
 
 import json
+import pathlib
 
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data import chicago
 from entropy_attention_jax.data.builders.base import SeriesBuilder, series_blocks
-from entropy_attention_jax.data.readers import file_sha256
 
 
 class ChicagoRidership(SeriesBuilder):
@@ -33,12 +33,12 @@ class ChicagoRidership(SeriesBuilder):
   title={Feature Engineering and Selection: A Practical Approach for Predictive Models},
   author={Kuhn, Max and Johnson, Kjell}, publisher={CRC Press}, year={2019}}"""
 
+  def source_file(self, manual_dir: str | pathlib.Path | None) -> pathlib.Path:
+    del manual_dir  # The data ships with the package.
+    return chicago.packaged_file()
+
   def _series_blocks(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # The data ships with the package.
     path = chicago.packaged_file()
     provenance = json.loads(chicago.packaged_file(chicago.PROVENANCE_FILE).read_text())
-    return series_blocks(chicago.read_chicago_ridership(path), {
-        "source_file": path.name,
-        "source_sha256": file_sha256(path),
-        "provenance": provenance,
-    })
+    return series_blocks(chicago.read_chicago_ridership(path), path, provenance=provenance)

@@ -20,7 +20,7 @@ from typing import ClassVar, NamedTuple
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data.builders.base import SeriesBuilder, series_blocks
-from entropy_attention_jax.data.readers import file_sha256, read_npz_series
+from entropy_attention_jax.data.readers import read_npz_series
 
 
 class PemsFacts(NamedTuple):
@@ -53,6 +53,16 @@ class _PemsBuilder(SeriesBuilder, skip_registration=True):
   HOMEPAGE = "https://pems.dot.ca.gov/"
   CITATION = PEMS_CITATION
 
+  def __init_subclass__(cls, **kwargs):
+    if "KEY" in cls.__dict__:  # A benchmark: its files and description from KEY.
+      key, facts = cls.KEY, PEMS_FACTS[cls.KEY]
+      cls.MANUAL_FILES = (f"{key}/data.npz", f"{key}/{key}.npz", f"{key}.npz", "data.npz")
+      cls.DESCRIPTION = (
+          f"{key}: Caltrans PeMS traffic, {facts.sensors} sensors x {facts.steps:,}"
+          f" 5-minute steps from {facts.start[:10]}, channels {list(facts.channels)}."
+      )
+    super().__init_subclass__(**kwargs)
+
   def _series_blocks(self, dl_manager: tfds.download.DownloadManager):
     path = self._manual_file(dl_manager)
     facts = PEMS_FACTS[self.KEY]
@@ -66,48 +76,24 @@ class _PemsBuilder(SeriesBuilder, skip_registration=True):
         num_nodes=facts.sensors,
         description=self.DESCRIPTION,
     )
-    return series_blocks(series, {
-        "source_file": path.name,
-        "source_sha256": file_sha256(path),
-        "published_steps": facts.steps,
-    })
-
-
-def _manual_files(key: str) -> tuple[str, ...]:
-  return (f"{key}/data.npz", f"{key}/{key}.npz", f"{key}.npz", "data.npz")
-
-
-def _description(key: str) -> str:
-  facts = PEMS_FACTS[key]
-  return (
-      f"{key}: Caltrans PeMS traffic, {facts.sensors} sensors x {facts.steps:,}"
-      f" 5-minute steps from {facts.start[:10]}, channels {list(facts.channels)}."
-  )
+    return series_blocks(series, path, published_steps=facts.steps)
 
 
 class Pems03(_PemsBuilder):
   name = "pems03"
   KEY = "PEMS03"
-  MANUAL_FILES = _manual_files(KEY)
-  DESCRIPTION = _description(KEY)
 
 
 class Pems04(_PemsBuilder):
   name = "pems04"
   KEY = "PEMS04"
-  MANUAL_FILES = _manual_files(KEY)
-  DESCRIPTION = _description(KEY)
 
 
 class Pems07(_PemsBuilder):
   name = "pems07"
   KEY = "PEMS07"
-  MANUAL_FILES = _manual_files(KEY)
-  DESCRIPTION = _description(KEY)
 
 
 class Pems08(_PemsBuilder):
   name = "pems08"
   KEY = "PEMS08"
-  MANUAL_FILES = _manual_files(KEY)
-  DESCRIPTION = _description(KEY)

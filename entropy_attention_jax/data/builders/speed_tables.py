@@ -20,7 +20,7 @@ from typing import ClassVar
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data.builders.base import SeriesBuilder, series_blocks
-from entropy_attention_jax.data.readers import file_sha256, read_hdf_table
+from entropy_attention_jax.data.readers import read_hdf_table
 
 DCRNN_CITATION = """@inproceedings{li2018dcrnn,
   title={Diffusion Convolutional Recurrent Neural Network: Data-Driven Traffic Forecasting},
@@ -50,10 +50,7 @@ class _SpeedTableBuilder(SeriesBuilder, skip_registration=True):
         num_nodes=self.SENSORS,
         description=self.DESCRIPTION,
     )
-    return series_blocks(series, {
-        "source_file": path.name,
-        "source_sha256": file_sha256(path),
-    })
+    return series_blocks(series, path)
 
 
 class MetrLa(_SpeedTableBuilder):

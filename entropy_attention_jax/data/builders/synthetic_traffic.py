@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data.builders.base import BuilderOption, SeriesBuilder
-from entropy_attention_jax.data.errors import DataError
+from entropy_attention_jax.data.errors import check_integer
 from entropy_attention_jax.data.series import SeriesInfo
 from entropy_attention_jax.data.synthetic import TrafficModel, road_graph, simulate_traffic
 
@@ -59,14 +59,15 @@ class SyntheticTraffic(SeriesBuilder):
 
   @classmethod
   def make_config(cls, *, nodes: int = 20, days: int = 14, seed: int = 0):
-    for option, value, low in (("nodes", nodes, 2), ("days", days, 1), ("seed", seed, 0)):
-      if isinstance(value, bool) or int(value) != value or value < low:
-        raise DataError(f"synthetic_traffic: {option} must be an integer >= {low}, got {value!r}.")
-    name = config_name(int(nodes), int(days), int(seed))
+    context = "synthetic_traffic: "
+    nodes = check_integer("nodes", nodes, 2, context)
+    days = check_integer("days", days, 1, context)
+    seed = check_integer("seed", seed, 0, context)
+    name = config_name(nodes, days, seed)
     default = cls.BUILDER_CONFIGS[0]
     if name == default.name:  # TFDS wants the very object listed in BUILDER_CONFIGS.
       return default
-    return SyntheticTrafficConfig(name=name, nodes=int(nodes), days=int(days), seed=int(seed))
+    return SyntheticTrafficConfig(name=name, nodes=nodes, days=days, seed=seed)
 
   def _series_blocks(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # Nothing to read.

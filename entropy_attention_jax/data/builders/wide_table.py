@@ -20,8 +20,8 @@ import re
 import tensorflow_datasets as tfds
 
 from entropy_attention_jax.data.builders.base import BuilderOption, SeriesBuilder, series_blocks
-from entropy_attention_jax.data.errors import DataError
-from entropy_attention_jax.data.readers import file_sha256, read_wide_table, wide_table_format
+from entropy_attention_jax.data.errors import DataError, MissingFileError
+from entropy_attention_jax.data.readers import read_wide_table, wide_table_format
 
 
 @dataclasses.dataclass(eq=False)
@@ -66,10 +66,17 @@ class WideTable(SeriesBuilder):
         name=table_config_name(path), file=str(path), timestamp_column=timestamp_column
     )
 
+  def source_file(self, manual_dir: str | pathlib.Path | None) -> pathlib.Path:
+    del manual_dir  # The file is named in the config.
+    path = pathlib.Path(self.builder_config.file)
+    if not path.is_file():
+      raise MissingFileError(f"wide_table: the table file {str(path)!r} does not exist.")
+    return path
+
   def _series_blocks(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # The file is named in the config.
     config = self.builder_config
-    path = pathlib.Path(config.file)
+    path = self.source_file(None)
     series = read_wide_table(
         path,
         name=self.name,
@@ -77,8 +84,6 @@ class WideTable(SeriesBuilder):
         default_split_ratios=self.DEFAULT_SPLIT_RATIOS,
         description=f"{self.DESCRIPTION} Source: {path.name}.",
     )
-    return series_blocks(series, {
-        "source_file": str(path),
-        "source_sha256": file_sha256(path),
-        "timestamp_column": config.timestamp_column,
-    })
+    return series_blocks(
+        series, path, source_file=str(path), timestamp_column=config.timestamp_column
+    )
