@@ -7,7 +7,7 @@ days of 5-minute steps), the wall time and the peak resident memory of
 2. load: read the series back, cut the splits, fit the scaler,
 3. epoch: iterate one shuffled training epoch of NumPy batches (batch 16),
 
-and prints a Markdown table (also written to results/bench_data.json). The
+and prints a Markdown table (also written as csv/json/md under --out). The
 build runs in this process; load and epoch run in a fresh one, as a training
 run would. Peak memory is per phase where Linux lets us reset the high-water
 mark (/proc/self/clear_refs), else the process peak so far.
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import resource
 import shutil
 import subprocess
@@ -30,6 +28,7 @@ import sys
 import tempfile
 import time
 
+import _bench_utils as bu
 from entropy_attention_jax import data
 
 
@@ -128,20 +127,13 @@ def run(nodes: int, days: int, batch_size: int, seed: int, data_dir: pathlib.Pat
       "build_process": rows,
       "train_process": loaded.pop("phases"),
       **loaded,
-      "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+      "machine": bu.machine_description(),
   }
 
 
-def print_table(result: dict) -> None:
+def table(result: dict) -> tuple[str, list[dict]]:
+  """The Markdown table (with a header line) and one record per phase."""
   per = "per phase" if result["per_phase_peak"] else "process peak so far"
-  print(
-      f"synthetic_traffic: {result['nodes']:,} nodes x {result['days']} days ="
-      f" {result['steps']:,} steps; series {result['series_mib']:.0f} MiB in memory,"
-      f" {result['disk_mib']:.0f} MiB on disk; batch {result['batch_size']} ="
-      f" {result['batch_mib']:.1f} MiB; {result['machine']}\n"
-  )
-  print(f"| process | phase | time (s) | peak RSS (MiB, {per}) | notes |")
-  print("|---|---|---:|---:|---|")
   epoch = result["train_process"]["epoch"]["seconds"]
   batches = result["train_batches"]
   notes = {
@@ -151,17 +143,25 @@ def print_table(result: dict) -> None:
       "epoch": f"{batches} train batches, {batches / epoch:.1f} batches/s,"
       f" {batches * result['batch_size'] / epoch:,.0f} samples/s",
   }
+  setup = {k: v for k, v in result.items() if not k.endswith("_process")}
+  records, rows = [], []
   for process in ("build_process", "train_process"):
     for name, row in result[process].items():
       label = process.split("_")[0]
-      print(
-          f"| {label} | {name} | {row['seconds']:.2f} | {row['peak_rss_mib']:.0f}"
-          f" | {notes[name]} |"
-      )
-  total = sum(
-      row["seconds"] for p in ("build_process", "train_process") for row in result[p].values()
+      records.append({**setup, "process": label, "phase": name, **row})
+      rows.append([label, name, f"{row['seconds']:.2f}", f"{row['peak_rss_mib']:.0f}", notes[name]])
+  total = sum(record["seconds"] for record in records)
+  rows.append(["both", "build + load + epoch", f"{total:.2f}", "", ""])
+  header = (
+      f"synthetic_traffic: {result['nodes']:,} nodes x {result['days']} days ="
+      f" {result['steps']:,} steps; series {result['series_mib']:.0f} MiB in memory,"
+      f" {result['disk_mib']:.0f} MiB on disk; batch {result['batch_size']} ="
+      f" {result['batch_mib']:.1f} MiB; {result['machine']}"
   )
-  print(f"| both | build + load + epoch | {total:.2f} | | |")
+  markdown = bu.markdown_table(
+      ["process", "phase", "time (s)", f"peak RSS (MiB, {per})", "notes"], rows
+  )
+  return header + "\n\n" + markdown, records
 
 
 def main() -> None:
@@ -174,7 +174,7 @@ def main() -> None:
   parser.add_argument(
       "--data-dir", default=None, help="build here (default: a temporary directory, removed)"
   )
-  parser.add_argument("--output", default="results/bench_data.json")
+  parser.add_argument("--out", default="results/bench_data", help="folder for csv/json/md")
   parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.quick:
@@ -193,11 +193,9 @@ def main() -> None:
   finally:
     if temporary:
       shutil.rmtree(data_dir, ignore_errors=True)
-  print_table(result)
-  output = pathlib.Path(args.output)
-  output.parent.mkdir(parents=True, exist_ok=True)
-  output.write_text(json.dumps(result, indent=2) + "\n")
-  print(f"\nwrote {output}")
+  text, records = table(result)
+  print(text)
+  bu.write_results(args.out, "bench_data", records, text)
 
 
 if __name__ == "__main__":
