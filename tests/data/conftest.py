@@ -28,7 +28,9 @@ def pems_values(key: str, steps: int = STEPS, seed: int = 0) -> np.ndarray:
   return values
 
 
-def speed_frame(start: str, sensors: int, int_columns: bool, steps: int = STEPS, seed: int = 0) -> pd.DataFrame:
+def speed_frame(
+    start: str, sensors: int, int_columns: bool, steps: int = STEPS, seed: int = 0
+) -> pd.DataFrame:
   rng = np.random.default_rng(seed)
   speeds = rng.uniform(5, 70, (steps, sensors))
   speeds[rng.random(speeds.shape) < 0.02] = 0.0

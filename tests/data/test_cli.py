@@ -36,9 +36,10 @@ def test_build_then_info(tmp_path, capsys):
 
 
 def test_info_with_windows_too_long_fails_but_shows_the_facts(tmp_path, capsys):
-  assert main(["data", "build", "synthetic_traffic", "--data-dir", str(tmp_path), "--nodes", "3", "--days", "1"]) == 0
+  data_dir = ["--data-dir", str(tmp_path)]
+  assert main(["data", "build", "synthetic_traffic", *data_dir, "--nodes", "3", "--days", "1"]) == 0
   capsys.readouterr()
-  assert main(["data", "info", "synthetic_traffic", "--data-dir", str(tmp_path), "--in-steps", "300"]) == 1
+  assert main(["data", "info", "synthetic_traffic", *data_dir, "--in-steps", "300"]) == 1
   out = capsys.readouterr().out
   assert "nodes     3" in out and "too short for one window" in out
 
@@ -62,11 +63,13 @@ def test_errors_exit_nonzero_with_one_line(tmp_path, capsys, argv, message):
 def test_wide_table_file_flag(tmp_path, capsys):
   table = tmp_path / "loops.csv"
   rng = np.random.default_rng(0)
-  lines = ["time,a,b"] + [f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00,{rng.uniform()},{rng.uniform()}" for i in range(96)]
+  rows = [f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00,{rng.uniform()},{rng.uniform()}" for i in range(96)]
+  lines = ["time,a,b", *rows]
   table.write_text("\n".join(lines) + "\n")
   assert main(["data", "build", "wide_table", "--data-dir", str(tmp_path / "d"), "--file", str(table)]) == 0
   assert "wide_table (loops)" in capsys.readouterr().out
-  assert main(["data", "info", "wide_table", "--data-dir", str(tmp_path / "d"), "--in-steps", "3", "--out-steps", "2"]) == 0
+  windows = ["--in-steps", "3", "--out-steps", "2"]
+  assert main(["data", "info", "wide_table", "--data-dir", str(tmp_path / "d"), *windows]) == 0
   assert "(every 3600 s, 24 per day)" in capsys.readouterr().out
 
 

@@ -38,12 +38,15 @@ def test_sample_contents(series, data):
   sample = split[3]
   s = int(split.starts[3])
   signal = series.values[s : s + 12, :, 0]
-  np.testing.assert_allclose(sample["x"][..., 0], (signal - data.scaler.mean[0]) / data.scaler.std[0], rtol=1e-6)
-  np.testing.assert_allclose(sample["x"][..., 1], np.broadcast_to(info.time_of_day()[s : s + 12, None], (12, NODES)))
-  np.testing.assert_array_equal(sample["x"][..., 2], np.broadcast_to(info.day_of_week()[s : s + 12, None], (12, NODES)))
+  z_scores = (signal - data.scaler.mean[0]) / data.scaler.std[0]
+  np.testing.assert_allclose(sample["x"][..., 0], z_scores, rtol=1e-6)
+  tod, dow = info.time_of_day()[s : s + 12, None], info.day_of_week()[s : s + 12, None]
+  np.testing.assert_allclose(sample["x"][..., 1], np.broadcast_to(tod, (12, NODES)))
+  np.testing.assert_array_equal(sample["x"][..., 2], np.broadcast_to(dow, (12, NODES)))
   np.testing.assert_array_equal(sample["y"][..., 0], series.values[s + 12 : s + 18, :, 0])  # Original scale.
   assert sample["x"].dtype == np.float32 and sample["y"].dtype == np.float32
-  assert (data.num_input_channels, data.num_features, data.time_of_day_index, data.day_of_week_index) == (1, 3, 1, 2)
+  assert (data.num_input_channels, data.num_features) == (1, 3)
+  assert (data.time_of_day_index, data.day_of_week_index) == (1, 2)
   assert data.steps_per_day == 288 and data.num_nodes == NODES
 
 
@@ -117,8 +120,11 @@ def test_extra_input_channels(series):
   )
   assert data.scaler.channel_names == ("flow", "speed")
   np.testing.assert_array_equal(sample["y"][..., 0], series.values[s + 4 : s + 6, :, 0])
-  for channels, message in [((1, 0), "must start with the target"), (("flow", "volume"), "no channel 'volume'"),
-                            ((0, 5), "not one of 0..2"), ((0, 0), "not repeat")]:
+  bad_channels = [
+      ((1, 0), "must start with the target"), (("flow", "volume"), "no channel 'volume'"),
+      ((0, 5), "not one of 0..2"), ((0, 0), "not repeat"),
+  ]
+  for channels, message in bad_channels:
     with pytest.raises(DataError, match=message):
       make_forecasting_data(series, input_channels=channels)
 
@@ -140,12 +146,15 @@ def test_split_ratios_override_the_default(series):
 
 
 def test_load_forecasting_data_builds_and_records_its_options(tmp_path):
-  data = load_forecasting_data("synthetic_traffic", tmp_path, nodes=10, days=3, seed=2, in_steps=6, out_steps=3)
+  data = load_forecasting_data(
+      "synthetic_traffic", tmp_path, nodes=10, days=3, seed=2, in_steps=6, out_steps=3
+  )
   assert data.num_nodes == 10 and data.info.config_name == "nodes10_days3_seed2"
   assert data.options["nodes"] == 10 and data.options["in_steps"] == 6
   again = load_forecasting_data(**{**data.options, "build_if_missing": False})
   np.testing.assert_array_equal(again.scaler.mean, data.scaler.mean)
-  for a, b in itertools.islice(zip(data.train.batches(4, shuffle=True), again.train.batches(4, shuffle=True)), 3):
+  pairs = zip(data.train.batches(4, shuffle=True), again.train.batches(4, shuffle=True))
+  for a, b in itertools.islice(pairs, 3):
     np.testing.assert_array_equal(a["x"], b["x"])
 
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from entropy_attention_jax.data import DataError, MissingFileError
-from entropy_attention_jax.data.readers import read_hdf_table, read_npz_series, read_wide_table, regular_time_grid
+from entropy_attention_jax.data.readers import (
+    read_hdf_table, read_npz_series, read_wide_table, regular_time_grid,
+)
 
 from tests.data.conftest import speed_frame, wide_frame
 
@@ -46,7 +48,8 @@ def test_npz_nan_names_step_and_node(tmp_path):
   values = np.ones((30, 4, 3))
   values[25, 2, 0] = np.nan
   np.savez(tmp_path / "data.npz", data=values)
-  with pytest.raises(DataError, match=r"nan at step 25 \(2018-01-01T02:05:00\), node 2 \(id '2'\), channel 0"):
+  where = r"nan at step 25 \(2018-01-01T02:05:00\), node 2 \(id '2'\), channel 0"
+  with pytest.raises(DataError, match=where):
     read_npz_series(tmp_path / "data.npz", **NPZ_ARGS)
 
 
@@ -79,7 +82,8 @@ def test_hdf_errors(tmp_path):
   with pytest.raises(DataError, match=r"holds 2 tables \['a', 'b'\]"):
     read_hdf_table(tmp_path / "two.h5", keys=("df",), **args)
   frame.drop(frame.index[20]).to_hdf(tmp_path / "gap.h5", key="df")
-  with pytest.raises(DataError, match=r"rows 19 -> 20 go from 2012-03-01 01:35:00 to 2012-03-01 01:45:00 \(600 s\)"):
+  gap = r"rows 19 -> 20 go from 2012-03-01 01:35:00 to 2012-03-01 01:45:00 \(600 s\)"
+  with pytest.raises(DataError, match=gap):
     read_hdf_table(tmp_path / "gap.h5", **args)
   frame.reset_index(drop=True).to_hdf(tmp_path / "noindex.h5", key="df")
   with pytest.raises(DataError, match="indexed by time"):

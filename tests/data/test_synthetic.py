@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from entropy_attention_jax.data import DataError, TrafficModel, road_graph, simulate_traffic, synthetic_traffic
+from entropy_attention_jax.data import (
+    DataError, TrafficModel, road_graph, simulate_traffic, synthetic_traffic,
+)
 
 NODES, DAYS = 30, 14
 
@@ -44,7 +46,8 @@ def test_deterministic_from_the_seed(days):
   other = synthetic_traffic(NODES, 2, seed=4)
   assert not np.array_equal(other[: 288, :, 0], days[0].flow)
   # The prefix of a longer run equals a shorter run: days do not depend on the length.
-  np.testing.assert_array_equal(synthetic_traffic(NODES, 2, seed=3)[:, :, 0], np.concatenate([d.flow for d in days[:2]]))
+  first_two = np.concatenate([d.flow for d in days[:2]])
+  np.testing.assert_array_equal(synthetic_traffic(NODES, 2, seed=3)[:, :, 0], first_two)
 
 
 def test_shapes_and_values(days):

@@ -43,11 +43,11 @@ def test_split_rule(num_steps, in_steps, out_steps, ratios):
   # Exactly the windows whose targets straddle a boundary are left out.
   all_starts = set(range(num_steps - window + 1))
   kept = set(np.concatenate(windows[:3]).tolist())
-  for s in all_starts - kept:
+  dropped = all_starts - kept
+  for s in dropped:
     first, last = s + in_steps, s + window - 1
-    assert any(first < b <= last for b in (b1, b2) if 0 < b < num_steps) or (
-        s < b1 and s + window > b1  # A train-period window reaching past b1.
-    )
+    assert any(first < b <= last for b in (b1, b2))
+  assert len(dropped) == (out_steps - 1) * len({b1, b2})
   assert len(windows.val) == (max(b2 - b1 - out_steps + 1, 0) if b2 > b1 else 0)
   assert len(windows.test) == num_steps - b2 - out_steps + 1
 
@@ -63,7 +63,8 @@ def test_too_short_for_one_window():
 
 
 def test_split_without_windows_names_the_split():
-  with pytest.raises(DataError, match=r"val split gets no window: its period has 6 steps .* needs at least 12"):
+  no_window = r"val split gets no window: its period has 6 steps .* needs at least 12"
+  with pytest.raises(DataError, match=no_window):
     split_windows(60, 12, 12, (0.8, 0.1, 0.1))
 
 
