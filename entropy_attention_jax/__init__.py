@@ -8,9 +8,12 @@ data loading and training live in `entropy_attention_jax.data` and
 
 from entropy_attention_jax.attention import ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS
 from entropy_attention_jax.attention import EalaAux as EalaAux
+from entropy_attention_jax.attention import EalaState as EalaState
 from entropy_attention_jax.attention import attention_weights as attention_weights
 from entropy_attention_jax.attention import eala_attention as eala_attention
+from entropy_attention_jax.attention import eala_step as eala_step
 from entropy_attention_jax.attention import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention import init_state as init_state
 from entropy_attention_jax.attention import linear_attention as linear_attention
 from entropy_attention_jax.attention import performer_attention as performer_attention
 from entropy_attention_jax.attention import performer_features as performer_features
@@ -32,12 +35,15 @@ __all__ = [
     "ELinFormerConfig",
     "ESTIMATORS",
     "EalaAux",
+    "EalaState",
     "EntropyEstimator",
     "EntropyLinearAttention",
     "approx_entropy",
     "attention_weights",
     "eala_attention",
+    "eala_step",
     "get_attention_fn",
+    "init_state",
     "linear_attention",
     "performer_attention",
     "performer_features",

@@ -4,9 +4,14 @@ Shapes follow `jax.nn.dot_product_attention`: `[batch..., length, heads, depth]`
 """
 
 from entropy_attention_jax.attention.eala import EalaAux as EalaAux
+from entropy_attention_jax.attention.eala import EalaState as EalaState
+from entropy_attention_jax.attention.eala import chunk_eala as chunk_eala
 from entropy_attention_jax.attention.eala import eala_attention as eala_attention
+from entropy_attention_jax.attention.eala import eala_step as eala_step
+from entropy_attention_jax.attention.eala import init_state as init_state
 from entropy_attention_jax.attention.eala import naive_eala as naive_eala
 from entropy_attention_jax.attention.eala import parallel_eala as parallel_eala
+from entropy_attention_jax.attention.eala import recurrent_eala as recurrent_eala
 from entropy_attention_jax.attention.linear import elu_feature_map as elu_feature_map
 from entropy_attention_jax.attention.linear import linear_attention as linear_attention
 from entropy_attention_jax.attention.performer import performer_attention as performer_attention
@@ -21,15 +26,20 @@ from entropy_attention_jax.attention.taylor import taylor_attention as taylor_at
 __all__ = [
     "ATTENTION_FUNCTIONS",
     "EalaAux",
+    "EalaState",
     "attention_weights",
+    "chunk_eala",
     "eala_attention",
+    "eala_step",
     "elu_feature_map",
     "get_attention_fn",
+    "init_state",
     "linear_attention",
     "naive_eala",
     "parallel_eala",
     "performer_attention",
     "performer_features",
+    "recurrent_eala",
     "softmax_attention",
     "softmax_weights",
     "taylor_attention",

@@ -51,3 +51,12 @@ def zero_rows_without_keys(output: Array, key_mask: Array | None) -> Array:
     return output
   has_keys = jnp.any(key_mask, axis=-1)[..., None, :, None]
   return jnp.where(has_keys, output, jnp.zeros((), output.dtype))
+
+
+def check_causal_lengths(query: Array, key: Array, fn_name: str) -> None:
+  """Causal attention pairs query `i` with key `i`: the lengths must agree."""
+  if query.shape[-3] != key.shape[-3]:
+    raise ValueError(
+        f"{fn_name}: causal attention needs q_len == kv_len, got query"
+        f" {query.shape} and key {key.shape}."
+    )

@@ -63,6 +63,68 @@ def kernel_attention(
   return numerator / jnp.maximum(denominator, eps)[..., None]
 
 
+def causal_kernel_attention(
+    query_features: Array,
+    key_features: Array,
+    value: Array,
+    key_mask: Array | None,
+    *,
+    chunk_size: int = 64,
+    eps: float = 1e-6,
+    precision: PrecisionLike = None,
+) -> Array:
+  """Causal :func:`kernel_attention`, chunked: query `i` sees keys `j ≤ i`.
+
+  A `lax.scan` carries Σφ(k)vᵀ and Σφ(k) over earlier chunks; inside a chunk
+  a causally masked `[chunk, chunk]` block adds the earlier keys of the chunk.
+
+  Args:
+    query_features: `[batch..., length, heads, features]`.
+    key_features: `[batch..., length, heads, features]`.
+    value: `[batch..., length, heads, v_dim]`.
+    key_mask: optional boolean `[batch..., heads, length]`.
+    chunk_size: keys per chunk.
+    eps: floor of the normaliser.
+    precision: einsum precision.
+
+  Returns:
+    float32 `[batch..., length, heads, v_dim]`.
+  """
+  batch, length = key_features.shape[:-3], key_features.shape[-3]
+  key_features = key_features * stats.key_weights(key_features, key_mask)[..., None]
+  value = value.astype(jnp.float32)
+  chunk_size = min(chunk_size, length)
+  num_chunks = -(-length // chunk_size)
+  pad = num_chunks * chunk_size - length
+
+  def chunked(x):  # [batch..., length, *rest] -> [chunks, batch..., chunk, *rest]
+    x = jnp.pad(x, [(0, 0)] * len(batch) + [(0, pad)] + [(0, 0)] * (x.ndim - len(batch) - 1))
+    return jnp.moveaxis(x.reshape(*batch, num_chunks, chunk_size, *x.shape[len(batch) + 1:]), len(batch), 0)
+
+  causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
+
+  def body(carry, inputs):
+    key_value, key_sum = carry
+    q, k, v = inputs
+    block = jnp.where(causal, jnp.einsum("...ihf,...jhf->...hij", q, k, precision=precision), 0.0)
+    numerator = jnp.einsum("...ihf,...hfv->...ihv", q, key_value, precision=precision)
+    numerator += jnp.einsum("...hij,...jhv->...ihv", block, v, precision=precision)
+    denominator = jnp.einsum("...ihf,...hf->...ih", q, key_sum) + jnp.swapaxes(block.sum(-1), -1, -2)
+    key_value = key_value + jnp.einsum("...lhf,...lhv->...hfv", k, v, precision=precision)
+    key_sum = key_sum + jnp.sum(k, -3)
+    return (key_value, key_sum), numerator / jnp.maximum(denominator, eps)[..., None]
+
+  heads, features = key_features.shape[-2:]
+  init = (
+      jnp.zeros((*batch, heads, features, value.shape[-1]), jnp.float32),
+      jnp.zeros((*batch, heads, features), jnp.float32),
+  )
+  _, output = jax.lax.scan(body, init, tuple(chunked(x) for x in (query_features, key_features, value)))
+  output = jnp.moveaxis(output, 0, len(batch))
+  output = output.reshape(*batch, num_chunks * chunk_size, *output.shape[len(batch) + 2:])
+  return output[(slice(None),) * len(batch) + (slice(0, length),)]
+
+
 def kernel_weights(
     query_features: Array, key_features: Array, key_mask: Array | None, eps: float = 1e-6
 ) -> Array:
@@ -85,6 +147,7 @@ def linear_attention(
     eps: float = 1e-6,
     causal: bool = False,
     is_causal: bool = False,
+    chunk_size: int = 64,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -105,7 +168,8 @@ def linear_attention(
       elu+1 kernel has no temperature in the original formulation).
     feature_map: elementwise positive map φ.
     eps: floor of the normaliser.
-    causal / is_causal: must be False (causal mode is not implemented yet).
+    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    chunk_size: chunk length of the causal form.
     dtype, precision, deterministic, dropout_rate: as Flax's `attention_fn`;
       weight dropout raises.
     broadcast_dropout, dropout_rng, module: accepted for Flax compatibility.
@@ -118,14 +182,16 @@ def linear_attention(
   _checks.check_query_key(query, key, fn_name, value)
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  if causal or is_causal:
-    raise NotImplementedError("linear_attention: causal mode is not implemented yet.")
+  causal = causal or is_causal
+  if causal:
+    _common.check_causal_lengths(query, key, fn_name)
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
   out_dtype = _common.resolve_dtype(dtype, query, key, value)
   query = query.astype(jnp.float32) * (1.0 if scale is None else scale)
-  output = kernel_attention(
-      feature_map(query), feature_map(key.astype(jnp.float32)), value, key_mask,
-      eps=eps, precision=precision,
-  )
+  features = (feature_map(query), feature_map(key.astype(jnp.float32)), value, key_mask)
+  if causal:
+    output = causal_kernel_attention(*features, chunk_size=chunk_size, eps=eps, precision=precision)
+  else:
+    output = kernel_attention(*features, eps=eps, precision=precision)
   output = _common.zero_rows_without_keys(output, key_mask)
   return output.astype(out_dtype)

@@ -18,7 +18,11 @@ import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
-from entropy_attention_jax.attention.linear import kernel_attention, kernel_weights
+from entropy_attention_jax.attention.linear import (
+    causal_kernel_attention,
+    kernel_attention,
+    kernel_weights,
+)
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
 
@@ -44,7 +48,9 @@ def performer_features(
   num_blocks = -(-num_features // head_dim)
   block_key, norm_key = jax.random.split(rng)
   gaussian = jax.random.normal(block_key, (num_blocks, head_dim, head_dim), jnp.float32)
-  blocks = jnp.linalg.qr(gaussian)[0]  # orthonormal columns per block
+  q, r = jnp.linalg.qr(gaussian)
+  # Sign-correct so each block is Haar-distributed (plain QR is not).
+  blocks = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
   rows = jnp.swapaxes(blocks, -1, -2).reshape(-1, head_dim)[:num_features]
   norms = jnp.linalg.norm(
       jax.random.normal(norm_key, (num_features, head_dim), jnp.float32), axis=-1
@@ -129,6 +135,7 @@ def performer_attention(
     eps: float = 1e-6,
     causal: bool = False,
     is_causal: bool = False,
+    chunk_size: int = 64,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -150,7 +157,8 @@ def performer_attention(
     num_features: m, used with `feature_key`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     eps: floor of the normaliser.
-    causal / is_causal: must be False.
+    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    chunk_size: chunk length of the causal form.
     dtype, precision, deterministic, dropout_rate: as Flax's `attention_fn`;
       weight dropout raises.
     broadcast_dropout, dropout_rng, module: accepted for Flax compatibility.
@@ -163,15 +171,24 @@ def performer_attention(
   _checks.check_query_key(query, key, fn_name, value)
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  if causal or is_causal:
-    raise NotImplementedError("performer_attention: causal mode is not implemented.")
+  causal = causal or is_causal
+  if causal:
+    _common.check_causal_lengths(query, key, fn_name)
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
   features = _resolve_features(features, feature_key, num_features, query.shape[-1], fn_name)
   tau = _checks.resolve_scale(scale, query.shape[-1])
   query_features, key_features = _feature_pair(query, key, key_mask, features, tau)
-  output = kernel_attention(
-      query_features, key_features, value, key_mask, eps=eps, precision=precision
-  )
+  if causal:
+    # The key stabiliser is one constant for all keys: it cancels per query,
+    # so using every key's max leaks nothing across time.
+    output = causal_kernel_attention(
+        query_features, key_features, value, key_mask, chunk_size=chunk_size, eps=eps,
+        precision=precision,
+    )
+  else:
+    output = kernel_attention(
+        query_features, key_features, value, key_mask, eps=eps, precision=precision
+    )
   output = _common.zero_rows_without_keys(output, key_mask)
   return output.astype(_common.resolve_dtype(dtype, query, key, value))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
+from entropy_attention_jax.attention.eala.chunk import chunk_eala
 from entropy_attention_jax.attention.eala.parallel import parallel_eala
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
@@ -26,6 +27,7 @@ def taylor_attention(
     scale: float | None = None,
     causal: bool = False,
     is_causal: bool = False,
+    chunk_size: int = 64,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -44,11 +46,11 @@ def taylor_attention(
   _checks.check_query_key(query, key, fn_name, value)
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  if causal or is_causal:
-    raise NotImplementedError("taylor_attention: causal mode is not implemented yet.")
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  output, _ = parallel_eala(
-      query, key, value, key_mask=key_mask, scale=scale, fixed_theta=1.0,
-      precision=precision,
-  )
+  options = dict(key_mask=key_mask, scale=scale, fixed_theta=1.0, precision=precision)
+  if causal or is_causal:
+    _common.check_causal_lengths(query, key, fn_name)
+    output, _, _ = chunk_eala(query, key, value, chunk_size=chunk_size, **options)
+  else:
+    output, _ = parallel_eala(query, key, value, **options)
   return output.astype(_common.resolve_dtype(dtype, query, key, value))

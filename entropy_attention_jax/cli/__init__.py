@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # Modules providing `register(subparsers)`, in the order their commands are listed.
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("entropy_attention_jax.cli.data",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from entropy_attention_jax.entropy.ensemble import EnsembleTable as EnsembleTable
 from entropy_attention_jax.entropy.ensemble import expected_entropy as expected_entropy
+from entropy_attention_jax.entropy import ensemble as ensemble
 from entropy_attention_jax.entropy.estimators import ESTIMATORS as ESTIMATORS
 from entropy_attention_jax.entropy.estimators import EntropyEstimator as EntropyEstimator
 from entropy_attention_jax.entropy.estimators import approx_entropy as approx_entropy

@@ -98,6 +98,21 @@ def expected_entropy(
     Expected entropy in nats, float32, the broadcast shape; 0 where `count <= 1`.
   """
   table = load_table() if table is None else table
+  return _interpolate(table, table.entropy, sigma, count)
+
+
+def expected_entropy_std_error(
+    sigma: Array, count: Array, table: EnsembleTable | None = None
+) -> Array:
+  """Monte Carlo standard error of :func:`expected_entropy` at the same points."""
+  table = load_table() if table is None else table
+  return _interpolate(table, table.std_error, sigma, count)
+
+
+def _interpolate(
+    table: EnsembleTable, values: np.ndarray, sigma: Array, count: Array
+) -> Array:
+  """Bilinear interpolation of `values [S, N]`, extrapolated by the scaling laws."""
   sigma = jnp.asarray(sigma, jnp.float32)
   count = jnp.asarray(count, jnp.float32)
   log_lengths = np.log(table.lengths.astype(np.float64))
@@ -106,8 +121,7 @@ def expected_entropy(
 
   log_count = jnp.log(jnp.maximum(count, 1.0))
   # Beyond the longest tabulated length: rescale onto it (REM scaling).
-  beyond = log_count > log_max
-  ratio = jnp.where(beyond, log_max / jnp.maximum(log_count, log_max), 1.0)
+  ratio = log_max / jnp.maximum(log_count, log_max)
   sigma_eff = sigma * jnp.sqrt(ratio)
   log_count_eff = jnp.minimum(log_count, log_max)
   # Beyond the largest tabulated σ: entropy ∝ 1/σ in the frozen phase.
@@ -116,7 +130,7 @@ def expected_entropy(
 
   i, fi = _interp_index(table.sigmas, sigma_eff)
   j, fj = _interp_index(log_lengths, log_count_eff)
-  grid = jnp.asarray(table.entropy, jnp.float32)
+  grid = jnp.asarray(values, jnp.float32)
   value = (
       (1 - fi) * (1 - fj) * grid[i, j]
       + fi * (1 - fj) * grid[i + 1, j]

@@ -4,6 +4,9 @@ Forms, side by side (one definition, several accumulations):
 
 * :mod:`.naive` — the definition with the weights materialised (reference).
 * :mod:`.parallel` — non-causal, `O(L)`: key statistics once, then per query.
+* :mod:`.chunk` — causal, chunked-parallel (training).
+* :mod:`.recurrent` — causal, one step at a time with an `O(1)` state (decoding).
+* :mod:`.prefix` — the prefix-sum maths the causal forms share.
 * :mod:`.theta` — the θ solve and non-negativity bound they all share.
 """
 
@@ -13,9 +16,14 @@ from typing import Any
 
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
+from entropy_attention_jax.attention.eala.chunk import chunk_eala as chunk_eala
 from entropy_attention_jax.attention.eala.naive import naive_eala as naive_eala
-from entropy_attention_jax.attention.eala.parallel import EalaAux as EalaAux
+from entropy_attention_jax.attention.eala.theta import EalaAux as EalaAux
 from entropy_attention_jax.attention.eala.parallel import parallel_eala as parallel_eala
+from entropy_attention_jax.attention.eala.recurrent import EalaState as EalaState
+from entropy_attention_jax.attention.eala.recurrent import eala_step as eala_step
+from entropy_attention_jax.attention.eala.recurrent import init_state as init_state
+from entropy_attention_jax.attention.eala.recurrent import recurrent_eala as recurrent_eala
 from entropy_attention_jax.entropy import estimators
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
@@ -28,11 +36,12 @@ def eala_attention(
     mask: ArrayLike | None = None,
     *,
     estimator: str | estimators.EntropyEstimator = "cumulant2",
-    nonneg: bool = False,
+    nonneg: bool | str = False,
     scale: float | None = None,
     theta_scale: float = 1.0,
     causal: bool = False,
     is_causal: bool = False,
+    chunk_size: int = 64,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -63,11 +72,17 @@ def eala_attention(
     estimator: a name in :data:`entropy_attention_jax.entropy.ESTIMATORS`
       (``"cumulant2"``, ``"gaussian_ensemble"``, ``"cumulant3"``) or an
       :class:`~entropy_attention_jax.entropy.EntropyEstimator`.
-    nonneg: clamp θ to a linear-time bound so every weight is ≥ 0.
+    nonneg: clamp θ to a linear-time bound so every weight is ≥ 0: True (the
+      ``"anchored"`` bound, valid in every form) or ``"centered"`` (tighter,
+      non-causal only); see :func:`~.theta.resolve_nonneg`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     theta_scale: multiplies θ*; > 1 sharper, < 1 flatter than entropy-matched.
-    causal: must be False here (causal EALA is not implemented yet).
+    causal: query `i` attends to the keys `j ≤ i` only, with its own θ from
+      the prefix statistics; row `i` equals non-causal EALA of query `i` over
+      `key[..., :i + 1, :, :]`. Needs `q_len == kv_len`. Chunked-parallel
+      (:func:`~.chunk.chunk_eala`); for decoding use :func:`eala_step`.
     is_causal: Flax's spelling of `causal`.
+    chunk_size: chunk length of the causal form (memory `O(chunk²)` per head).
     broadcast_dropout, dropout_rng: accepted for Flax compatibility.
     dropout_rate: must be 0 unless `deterministic` (see Raises).
     deterministic: Flax's flag; only matters for `dropout_rate`.
@@ -94,13 +109,16 @@ def eala_attention(
   _checks.check_query_key(query, key, fn_name, value)
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  if causal or is_causal:
-    raise NotImplementedError("eala_attention: causal EALA is not implemented yet.")
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  output, aux = parallel_eala(
-      query, key, value, key_mask=key_mask, estimator=estimator, nonneg=nonneg,
-      scale=scale, theta_scale=theta_scale, precision=precision,
+  options = dict(
+      key_mask=key_mask, estimator=estimator, nonneg=nonneg, scale=scale,
+      theta_scale=theta_scale, precision=precision,
   )
+  if causal or is_causal:
+    _common.check_causal_lengths(query, key, fn_name)
+    output, aux, _ = chunk_eala(query, key, value, chunk_size=chunk_size, **options)
+  else:
+    output, aux = parallel_eala(query, key, value, **options)
   _common.sow(module, "theta", aux.theta)
   _common.sow(module, "entropy_target", aux.entropy_target)
   return output.astype(_common.resolve_dtype(dtype, query, key, value))

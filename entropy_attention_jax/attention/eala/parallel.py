@@ -11,8 +11,6 @@ so after one pass over the keys (`O(L d (d + d_v))`) each query costs
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
@@ -21,17 +19,22 @@ from entropy_attention_jax.entropy import estimators, stats
 from entropy_attention_jax.typing import Array, PrecisionLike
 
 
-class EalaAux(NamedTuple):
-  """Per-query diagnostics of an EALA call.
+def anchored_radius(
+    centered: Array, key_mean: Array, key: Array, key_mask: Array | None
+) -> Array:
+  """`max_j ||k_j − a|| + ||k̄ − a||` with `a` the first valid key, `[batch..., heads]`.
 
-  Attributes:
-    theta: the sharpness θ used, `[batch..., q_len, heads]`.
-    entropy_target: the softmax-entropy estimate Ĥ matched,
-      `[batch..., q_len, heads]`.
+  Args:
+    centered: masked centred keys `[batch..., kv_len, heads, head_dim]`.
+    key_mean: `[batch..., heads, head_dim]`.
+    key: the raw keys (for the anchor).
+    key_mask: optional boolean `[batch..., heads, kv_len]`.
   """
-
-  theta: Array
-  entropy_target: Array
+  offset = key_mean - theta_lib.first_valid_key(key, key_mask)  # k̄ − a
+  weights = stats.key_weights(key, key_mask)
+  # k_j − a = (k_j − k̄) + (k̄ − a), zeroed on invalid keys.
+  distances = theta_lib.key_norm(centered + offset[..., None, :, :] * weights[..., None])
+  return jnp.max(distances * weights, axis=-2) + theta_lib.key_norm(offset)
 
 
 def parallel_eala(
@@ -41,12 +44,12 @@ def parallel_eala(
     *,
     key_mask: Array | None = None,
     estimator: str | estimators.EntropyEstimator = "cumulant2",
-    nonneg: bool = False,
+    nonneg: bool | str = False,
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
     precision: PrecisionLike = None,
-) -> tuple[Array, EalaAux]:
+) -> tuple[Array, theta_lib.EalaAux]:
   """Non-causal entropy-equality linear attention, linear in `kv_len`.
 
   Args:
@@ -55,7 +58,8 @@ def parallel_eala(
     value: `[batch..., kv_len, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, kv_len]`; True keeps a key.
     estimator: entropy estimator name or object.
-    nonneg: clamp θ to the linear-time bound that keeps every weight ≥ 0.
+    nonneg: clamp θ so every weight is ≥ 0: False, True (``"anchored"``) or
+      ``"centered"`` (see :func:`~.theta.resolve_nonneg`).
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     theta_scale: multiplies θ* (sharper > 1 > flatter).
     fixed_theta: use this θ instead of θ* (1 is the Taylor ablation).
@@ -63,7 +67,7 @@ def parallel_eala(
 
   Returns:
     `(output, aux)`: float32 `[batch..., q_len, heads, v_dim]` and
-    :class:`EalaAux`. Heads with no valid key give zeros.
+    :class:`~.theta.EalaAux`. Heads with no valid key give zeros.
   """
   estimator = estimators.get_estimator(estimator)
   tau = _checks.resolve_scale(scale, query.shape[-1])
@@ -86,10 +90,13 @@ def parallel_eala(
   entropy_target = estimator(moments)
   scaled_query = query.astype(jnp.float32) * tau
   bound = None
-  if nonneg:
-    bound = theta_lib.nonneg_theta_bound(
-        scaled_query, key_stats.max_centered_norm[..., None, :]
-    )
+  bound_kind = theta_lib.resolve_nonneg(nonneg, False, "parallel_eala")
+  if bound_kind == "centered":
+    radius = key_stats.max_centered_norm
+  elif bound_kind == "anchored":
+    radius = anchored_radius(centered, key_mean, key, key_mask)
+  if bound_kind is not None:
+    bound = theta_lib.nonneg_theta_bound(scaled_query, radius[..., None, :])
   theta = theta_lib.solve_theta(
       entropy_target, moments, bound=bound,
       theta_scale=theta_scale, fixed_theta=fixed_theta,
@@ -97,4 +104,4 @@ def parallel_eala(
   output = value_mean[..., None, :, :] + theta[..., None] * jnp.einsum(
       "...qhd,...hdv->...qhv", scaled_query, key_value, precision=precision
   )
-  return output, EalaAux(theta, entropy_target)
+  return output, theta_lib.EalaAux(theta, entropy_target)

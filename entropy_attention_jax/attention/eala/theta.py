@@ -13,10 +13,45 @@ accumulate σ, Ĥ and the output; they all solve θ here.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax.numpy as jnp
 
 from entropy_attention_jax.entropy import stats
 from entropy_attention_jax.typing import Array
+
+
+class EalaAux(NamedTuple):
+  """Per-query diagnostics of an EALA call.
+
+  Attributes:
+    theta: the sharpness θ used, `[batch..., q_len, heads]`.
+    entropy_target: the softmax-entropy estimate Ĥ matched,
+      `[batch..., q_len, heads]`.
+  """
+
+  theta: Array
+  entropy_target: Array
+
+
+def key_norm(x: Array) -> Array:
+  """||x|| over the last axis; the tiny offset keeps its gradient finite at 0."""
+  return jnp.sqrt(jnp.sum(x**2, -1) + 1e-30)
+
+
+def first_valid_key(key: Array, key_mask: Array | None) -> Array:
+  """The anchor a: each head's first valid key, `[batch..., heads, head_dim]`.
+
+  Args:
+    key: `[batch..., kv_len, heads, head_dim]`.
+    key_mask: optional boolean `[batch..., heads, kv_len]`.
+  """
+  if key_mask is None:
+    return key[..., 0, :, :].astype(jnp.float32)
+  index = jnp.argmax(key_mask, axis=-1)  # first True (0 when none is valid)
+  index = index[..., None, :, None]  # [batch..., 1, heads, 1]
+  return jnp.take_along_axis(key, index, axis=-3)[..., 0, :, :].astype(jnp.float32)
+
 
 # Below this score variance every d_j is ~0 and θ does not affect the output;
 # θ is then reported as its small-spread limit, 1.
@@ -43,16 +78,51 @@ def matched_theta(entropy_target: Array, moments: stats.ScoreMoments) -> Array:
   return jnp.where(spread, theta, 1.0)
 
 
+NONNEG_BOUNDS = ("anchored", "centered")
+
+
+def resolve_nonneg(nonneg: bool | str, causal: bool, fn_name: str) -> str | None:
+  """Maps the `nonneg` option to a bound name (or None for no clamp).
+
+  Two linear-time radii r ≥ max_j ||k_j − k̄|| bound the most negative centred
+  score by τ‖q‖r:
+
+  * ``"anchored"`` (what ``True`` means): `max_j ||k_j − a|| + ||k̄ − a||` with
+    `a` the first valid key. Both terms are prefix statistics, so the causal
+    and recurrent forms compute it exactly like the non-causal one.
+  * ``"centered"``: `max_j ||k_j − k̄||`, tighter (by up to 2× for isotropic
+    keys) but not a prefix statistic: non-causal only.
+
+  Raises:
+    ValueError: an unknown value, or ``"centered"`` with causal attention.
+  """
+  if nonneg is False or nonneg is None:
+    return None
+  bound = "anchored" if nonneg is True else nonneg
+  if bound not in NONNEG_BOUNDS:
+    raise ValueError(
+        f"{fn_name}: nonneg must be False, True or one of {NONNEG_BOUNDS}, got {nonneg!r}."
+    )
+  if causal and bound == "centered":
+    raise ValueError(
+        f"{fn_name}: nonneg='centered' needs max_j ||k_j - mean(k)|| over each"
+        " query's prefix, which is not a prefix statistic; use nonneg=True"
+        " ('anchored') with causal attention."
+    )
+  return bound
+
+
 def nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
   r"""Largest θ for which every weight is provably ≥ 0, in linear time.
 
-  :math:`\max_j(-d_j) \le τ\lVert q\rVert \max_j \lVert k_j - \bar k\rVert`, so
-  :math:`θ \le 1 / (τ \lVert q\rVert\, r)` keeps :math:`1 + θ d_j \ge 0`.
+  :math:`\max_j(-d_j) \le τ\lVert q\rVert \max_j \lVert k_j - \bar k\rVert
+  \le τ\lVert q\rVert r`, so :math:`θ \le 1 / (τ \lVert q\rVert\, r)` keeps
+  :math:`1 + θ d_j \ge 0`.
 
   Args:
     scaled_query: τ·q, `[batch..., q_len, heads, head_dim]`.
-    key_radius: r = `max_j ||k_j − k̄||`, broadcastable to
-      `[batch..., q_len, heads]`.
+    key_radius: any r ≥ `max_j ||k_j − k̄||` (see :func:`resolve_nonneg`),
+      broadcastable to `[batch..., q_len, heads]`.
 
   Returns:
     The bound, `[batch..., q_len, heads]` (`inf` where τ‖q‖r = 0).

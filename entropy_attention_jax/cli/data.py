@@ -1,0 +1,173 @@
+"""`data build` and `data info`: build datasets and show what was built.
+
+    python -m entropy_attention_jax data build NAME --data-dir DIR [--manual-dir M] [options]
+    python -m entropy_attention_jax data info NAME --data-dir DIR [options]
+
+Options select a dataset's config: `--nodes/--days/--seed` (synthetic_traffic),
+`--file/--timestamp-column` (wide_table). Bad input (unknown name, missing
+manual file, bad values) prints one `error:` line to stderr and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+  from entropy_attention_jax.data import SeriesInfo
+
+# Dataset names and options as flags: (name, type, help). They must match the
+# registry and the builders' `OPTIONS` (tests check it); listed here so that
+# `--help` does not import the data layer.
+DATASET_NAMES: tuple[str, ...] = (
+    "synthetic_traffic", "chicago_ridership", "pems03", "pems04", "pems07", "pems08",
+    "metr_la", "pems_bay", "wide_table",
+)
+DATASET_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("nodes", int, "synthetic_traffic: number of road sensors (default 20)"),
+    ("days", int, "synthetic_traffic: days of 5-minute steps (default 14)"),
+    ("seed", int, "synthetic_traffic: random seed (default 0)"),
+    ("file", str, "wide_table: the CSV/Parquet table (timestamp column + one column per node)"),
+    ("timestamp_column", str, "wide_table: name of the time column (default: the first)"),
+)
+
+
+def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("name", metavar="NAME", help="dataset: " + ", ".join(DATASET_NAMES))
+  parser.add_argument("--data-dir", required=True, help="directory datasets are built into")
+  group = parser.add_argument_group("dataset options")
+  for name, kind, help_text in DATASET_FLAGS:
+    flag = "--" + name.replace("_", "-")
+    group.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
+
+
+def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+  options = {name: getattr(args, name) for name, _, _ in DATASET_FLAGS}
+  return {name: value for name, value in options.items() if value is not None}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+  """Adds `data build` and `data info`."""
+  data = subparsers.add_parser("data", help="build and inspect datasets")
+  actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+  build = actions.add_parser("build", help="build a dataset into --data-dir (array_record)")
+  _add_dataset_arguments(build)
+  build.add_argument(
+      "--manual-dir", default=None,
+      help="folder holding the files you provide (default: DATA_DIR/downloads/manual)",
+  )
+  build.add_argument(
+      "--overwrite", action="store_true",
+      help="rebuild even if built (needed when the source file changed)",
+  )
+  build.set_defaults(func=build_command)
+
+  info = actions.add_parser("info", help="show steps, nodes, channels and split sizes")
+  _add_dataset_arguments(info)
+  info.add_argument("--in-steps", type=int, default=12, help="input steps per window (12)")
+  info.add_argument("--out-steps", type=int, default=12, help="predicted steps per window (12)")
+  info.add_argument(
+      "--split-ratios", default=None,
+      help="train,val,test fractions, e.g. 0.6,0.2,0.2 (default: the dataset's)",
+  )
+  info.set_defaults(func=info_command)
+
+
+def describe(
+    info: SeriesInfo,
+    in_steps: int = 12,
+    out_steps: int = 12,
+    split_ratios: tuple[float, ...] | None = None,
+) -> str:
+  """Plain-text summary of a built dataset and its splits (a Markdown table)."""
+  from entropy_attention_jax import data  # pylint: disable=g-import-not-at-top
+
+  config = f" ({info.config_name})" if info.config_name else ""
+  zeros = info.extra.get("zero_readings")
+  readings = info.num_steps * info.num_nodes
+  lines = [
+      f"{info.name}{config}",
+      f"  path      {info.data_path}",
+      f"  steps     {info.num_steps} (every {info.step_seconds} s, {info.steps_per_day} per day),"
+      f" {info.start} .. {info.end}",
+      f"  nodes     {info.num_nodes}",
+      f"  channels  {info.num_channels}: {', '.join(info.channel_names)}"
+      f" (target: {info.channel_names[0]})",
+  ]
+  if zeros is not None:
+    shares = ", ".join(
+        f"{name} {100 * count / readings:.2f}%" for name, count in zip(info.channel_names, zeros)
+    )
+    lines.append(f"  zeros     {shares} of readings (missing values are stored as 0)")
+  ratios = info.default_split_ratios if split_ratios is None else split_ratios
+  try:
+    windows = data.split_windows(info.num_steps, in_steps, out_steps, ratios)
+  except data.DataError as e:
+    lines.append(f"  splits    none: {e}")
+    return "\n".join(lines)
+  lines += [
+      f"  splits    {in_steps} -> {out_steps} steps, ratios"
+      f" {' / '.join(f'{r:g}' for r in ratios)}, periods start at steps 0, {windows.boundaries[0]},"
+      f" {windows.boundaries[1]}",
+      "",
+      "| split | windows | first target step | last target step |",
+      "|-------|--------:|------------------:|-----------------:|",
+  ]
+  for name, starts in zip(("train", "val", "test"), windows[:3]):
+    if len(starts):
+      first, last = starts[0] + in_steps, starts[-1] + in_steps + out_steps - 1
+      lines.append(f"| {name} | {len(starts)} | {first} | {last} |")
+    else:
+      lines.append(f"| {name} | 0 | - | - |")
+  return "\n".join(lines)
+
+
+def _parse_ratios(text: str | None) -> tuple[float, ...] | None:
+  if text is None:
+    return None
+  from entropy_attention_jax.data import DataError  # pylint: disable=g-import-not-at-top
+
+  try:
+    return tuple(float(part) for part in text.split(","))
+  except ValueError:
+    raise DataError(
+        f"--split-ratios must be three comma-separated numbers, got {text!r}."
+    ) from None
+
+
+def build_command(args: argparse.Namespace) -> int:
+  from entropy_attention_jax import data  # pylint: disable=g-import-not-at-top
+
+  try:
+    info = data.build_dataset(
+        args.name, args.data_dir, args.manual_dir, overwrite=args.overwrite,
+        **_dataset_options(args),
+    )
+  except data.DataError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  print(f"built {info.name} in {info.data_path}")
+  print(describe(info))
+  return 0
+
+
+def info_command(args: argparse.Namespace) -> int:
+  from entropy_attention_jax import data  # pylint: disable=g-import-not-at-top
+
+  try:
+    ratios = _parse_ratios(args.split_ratios)
+    info = data.dataset_info(args.name, args.data_dir, **_dataset_options(args))
+  except data.DataError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  print(describe(info, args.in_steps, args.out_steps, ratios))
+  try:  # The facts are shown either way; unusable window settings fail the command.
+    data.split_windows(
+        info.num_steps, args.in_steps, args.out_steps,
+        info.default_split_ratios if ratios is None else ratios,
+    )
+  except data.DataError:
+    return 1
+  return 0

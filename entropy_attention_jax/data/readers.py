@@ -1,0 +1,337 @@
+"""Readers for the benchmark file formats, each returning a checked `Series`.
+
+- PeMS npz (PEMS03/04/07/08): `np.savez` archive, key `data`, `[T, N, C]`,
+  no timestamps (their start dates are known facts, passed in).
+- METR-LA / PEMS-BAY HDF5: a pandas HDFStore holding one DataFrame with a
+  regular `DatetimeIndex` (rows = steps) and one column per sensor id.
+- Wide tables (CSV or Parquet): one timestamp column and one numeric column per
+  node, one row per step.
+
+Readers never fill, drop or reorder values: a bad file fails with a message that
+names the file and the position at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from entropy_attention_jax.data.errors import DataError, MissingFileError
+from entropy_attention_jax.data.series import Series, SeriesInfo
+
+WIDE_TABLE_SUFFIXES: dict[str, str] = {
+    ".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet",
+}
+
+
+def file_sha256(path: str | pathlib.Path) -> str:
+  """Hex SHA-256 digest of a file (recorded as the provenance of a build)."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _require_file(path: pathlib.Path, what: str) -> None:
+  if not path.is_file():
+    raise MissingFileError(f"{what}: file {str(path)!r} does not exist.")
+
+
+def read_npz_series(
+    path: str | pathlib.Path,
+    *,
+    name: str,
+    start: str | np.datetime64,
+    step_seconds: int,
+    channel_names: Sequence[str],
+    default_split_ratios: Sequence[float],
+    num_nodes: int | None = None,
+    description: str = "",
+) -> Series:
+  """Reads a PeMS-style `data.npz` (`data`: `[steps, nodes, channels]`).
+
+  Args:
+    path: the `.npz` file.
+    name: dataset name, for messages and the returned info.
+    start: time of step 0 (the file has no timestamps).
+    step_seconds: seconds between steps (300 for PeMS).
+    channel_names: expected channels, in order; the file must have exactly these.
+    default_split_ratios: `(train, val, test)` fractions for the info.
+    num_nodes: expected node count; `None` accepts any.
+    description: provenance for the info.
+
+  Returns:
+    The series; node ids are the column indices `"0" ... "N-1"`.
+
+  Raises:
+    MissingFileError: no such file.
+    DataError: no `data` key, wrong rank, node or channel count, non-numeric or
+      non-finite values.
+  """
+  path = pathlib.Path(path)
+  _require_file(path, name)
+  try:
+    archive = np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise DataError(f"{name}: {str(path)!r} is not a readable .npz archive ({e}).") from None
+  with archive:
+    if "data" not in archive.files:
+      raise DataError(
+          f"{name}: {str(path)!r} has no array named 'data' (it has {archive.files});"
+          " PeMS files store the series as data=[steps, nodes, channels]."
+      )
+    values = archive["data"]
+  if values.ndim != 3:
+    raise DataError(
+        f"{name}: 'data' in {str(path)!r} must be [steps, nodes, channels], got"
+        f" shape {values.shape}."
+    )
+  if num_nodes is not None and values.shape[1] != num_nodes:
+    raise DataError(
+        f"{name}: 'data' in {str(path)!r} has {values.shape[1]} nodes (shape"
+        f" {values.shape}); {name} has {num_nodes} sensors."
+    )
+  if values.shape[2] != len(channel_names):
+    raise DataError(
+        f"{name}: 'data' in {str(path)!r} has {values.shape[2]} channels (shape"
+        f" {values.shape}); {name} has {len(channel_names)}: {list(channel_names)}."
+    )
+  if not np.issubdtype(values.dtype, np.number):
+    raise DataError(f"{name}: 'data' in {str(path)!r} has non-numeric dtype {values.dtype}.")
+  info = SeriesInfo(
+      name=name,
+      start=np.datetime64(start, "s"),
+      step_seconds=step_seconds,
+      num_steps=values.shape[0],
+      channel_names=tuple(channel_names),
+      node_ids=tuple(str(i) for i in range(values.shape[1])),
+      default_split_ratios=tuple(default_split_ratios),
+      description=description,
+  )
+  return Series(values.astype(np.float32, copy=False), info)
+
+
+def regular_time_grid(timestamps, source: str) -> tuple[np.datetime64, int]:
+  """Start and step of strictly regular timestamps.
+
+  Timezone-aware timestamps are converted to UTC first (so a daylight-saving
+  change does not break the grid); naive ones are taken as local wall-clock
+  time.
+
+  Args:
+    timestamps: `[steps]` anything `pandas.DatetimeIndex` accepts.
+    source: what the timestamps belong to, for messages.
+
+  Returns:
+    `(start, step_seconds)`.
+
+  Raises:
+    DataError: unparseable or missing timestamps, fewer than two, unsorted,
+      duplicated, or unevenly spaced ones (the first offending row is named).
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  try:
+    index = pd.DatetimeIndex(timestamps)
+  except (TypeError, ValueError) as e:
+    raise DataError(f"{source}: timestamps could not be parsed ({e}).") from None
+  if index.tz is not None:
+    index = index.tz_convert("UTC").tz_localize(None)
+  if index.hasnans:
+    row = int(np.flatnonzero(index.isna())[0])
+    raise DataError(f"{source}: timestamp of row {row} is missing.")
+  if len(index) < 2:
+    raise DataError(f"{source}: needs at least two timestamps to infer the step, got {len(index)}.")
+  nanoseconds = index.as_unit("ns").asi8
+  if np.any(nanoseconds % 1_000_000_000):
+    row = int(np.flatnonzero(nanoseconds % 1_000_000_000)[0])
+    raise DataError(f"{source}: timestamp {index[row]} of row {row} has a fraction of a second.")
+  seconds = nanoseconds // 1_000_000_000
+  steps = np.diff(seconds)
+  step = int(steps[0])
+  bad = np.flatnonzero(steps != step)
+  if step <= 0 or bad.size:
+    row = 0 if step <= 0 else int(bad[0])
+    raise DataError(
+        f"{source}: timestamps must be sorted and evenly spaced; rows {row} -> {row + 1}"
+        f" go from {index[row]} to {index[row + 1]} ({int(steps[row])} s) but the first"
+        f" step is {step} s. Gaps must be filled (with 0 for missing readings)"
+        " before building; nothing is filled silently."
+    )
+  return np.datetime64(int(seconds[0]), "s"), step
+
+
+def _frame_to_series(frame, *, name: str, source: str, channel_name: str,
+                     default_split_ratios: Sequence[float], description: str,
+                     timestamps, num_nodes: int | None = None) -> Series:
+  """Checks a `[steps, nodes]` DataFrame of numeric columns; builds a Series."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  if frame.shape[1] == 0:
+    raise DataError(f"{source}: has no node columns.")
+  if num_nodes is not None and frame.shape[1] != num_nodes:
+    raise DataError(
+        f"{source}: has {frame.shape[1]} sensor columns; {name} has {num_nodes}."
+    )
+  for column in frame.columns:
+    if not pd.api.types.is_numeric_dtype(frame[column]):
+      parsed = pd.to_numeric(frame[column], errors="coerce")
+      row = int(np.flatnonzero(parsed.isna() & frame[column].notna())[0])
+      raise DataError(
+          f"{source}: column {str(column)!r} is not numeric; row {row} holds"
+          f" {frame[column].iloc[row]!r}."
+      )
+  start, step_seconds = regular_time_grid(timestamps, source)
+  info = SeriesInfo(
+      name=name,
+      start=start,
+      step_seconds=step_seconds,
+      num_steps=frame.shape[0],
+      channel_names=(channel_name,),
+      node_ids=tuple(str(c) for c in frame.columns),
+      default_split_ratios=tuple(default_split_ratios),
+      description=description,
+  )
+  values = frame.to_numpy(dtype=np.float32)[:, :, None]
+  return Series(values, info)
+
+
+def read_hdf_table(
+    path: str | pathlib.Path,
+    *,
+    name: str,
+    channel_name: str,
+    default_split_ratios: Sequence[float],
+    keys: Sequence[str] = (),
+    num_nodes: int | None = None,
+    description: str = "",
+) -> Series:
+  """Reads a METR-LA / PEMS-BAY style pandas HDFStore table.
+
+  Args:
+    path: the `.h5` file.
+    name: dataset name, for messages and the returned info.
+    channel_name: name of the single channel (e.g. `"speed"`).
+    default_split_ratios: `(train, val, test)` fractions for the info.
+    keys: table keys to try, in order (DCRNN's files use `df` for METR-LA and
+      `speed` for PEMS-BAY); when none is present the store must hold exactly
+      one table, which is read.
+    num_nodes: expected sensor count; `None` accepts any.
+    description: provenance for the info.
+
+  Returns:
+    The series, `[steps, sensors, 1]`, node ids = the column names.
+
+  Raises:
+    MissingFileError: no such file.
+    DataError: not an HDFStore, no/ambiguous key, not a DataFrame with a
+      regular `DatetimeIndex`, non-numeric or non-finite values, wrong size.
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  path = pathlib.Path(path)
+  _require_file(path, name)
+  try:
+    with pd.HDFStore(path, mode="r") as store:
+      tables = [k.lstrip("/") for k in store.keys()]
+      key = next((k for k in keys if k in tables), None)
+      if key is None:
+        if len(tables) != 1:
+          raise DataError(
+              f"{name}: {str(path)!r} holds {len(tables)} tables {tables}; expected"
+              f" one of {list(keys)} or exactly one table."
+          )
+        key = tables[0]
+      frame = store[key]
+  except DataError:
+    raise
+  except Exception as e:  # PyTables raises many types for a non-HDF5 file.
+    raise DataError(f"{name}: could not read {str(path)!r} as a pandas HDFStore ({e}).") from None
+  source = f"{name}: table {key!r} in {str(path)!r}"
+  if not isinstance(frame, pd.DataFrame):
+    raise DataError(f"{source} is a {type(frame).__name__}, expected a DataFrame.")
+  if not isinstance(frame.index, pd.DatetimeIndex):
+    raise DataError(
+        f"{source} must be indexed by time (a DatetimeIndex), got a"
+        f" {type(frame.index).__name__}."
+    )
+  return _frame_to_series(
+      frame, name=name, source=source, channel_name=channel_name,
+      default_split_ratios=default_split_ratios, description=description,
+      timestamps=frame.index, num_nodes=num_nodes,
+  )
+
+
+def wide_table_format(path: str | pathlib.Path) -> str:
+  """`"csv"` or `"parquet"` from the file name; raises `DataError` otherwise."""
+  lower = str(path).lower()
+  for suffix, kind in WIDE_TABLE_SUFFIXES.items():
+    if lower.endswith(suffix):
+      return kind
+  raise DataError(
+      f"wide_table: cannot tell the format of {str(path)!r}; use one of"
+      f" {sorted(WIDE_TABLE_SUFFIXES)}."
+  )
+
+
+def read_wide_table(
+    path: str | pathlib.Path,
+    *,
+    name: str = "wide_table",
+    timestamp_column: str | None = None,
+    channel_name: str = "value",
+    default_split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
+    description: str = "",
+) -> Series:
+  """Reads a CSV or Parquet table: a timestamp column plus one column per node.
+
+  Args:
+    path: `.csv`, `.csv.gz`, `.parquet` or `.pq` file.
+    name: dataset name, for messages and the returned info.
+    timestamp_column: the time column; `None` takes the first column.
+    channel_name: name of the single channel.
+    default_split_ratios: `(train, val, test)` fractions for the info.
+    description: provenance for the info.
+
+  Returns:
+    The series `[rows, columns - 1, 1]`, node ids = the other column names.
+
+  Raises:
+    MissingFileError: no such file.
+    DataError: unknown suffix, unknown timestamp column, non-numeric columns,
+      empty cells or NaN/inf (named by row and column), irregular timestamps.
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  path = pathlib.Path(path)
+  _require_file(path, name)
+  kind = wide_table_format(path)
+  try:
+    frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+  except Exception as e:  # The parsers raise many types.
+    raise DataError(f"{name}: could not read {str(path)!r} as {kind} ({e}).") from None
+  if frame.shape[1] == 0:
+    raise DataError(f"{name}: {str(path)!r} has no columns.")
+  if timestamp_column is None:
+    timestamp_column = frame.columns[0]
+  elif timestamp_column not in frame.columns:
+    raise DataError(
+        f"{name}: {str(path)!r} has no column {timestamp_column!r}; its columns are"
+        f" {[str(c) for c in frame.columns[:20]]}{' ...' if frame.shape[1] > 20 else ''}."
+    )
+  source = f"{name}: {str(path)!r}"
+  try:
+    timestamps = pd.to_datetime(frame[timestamp_column])
+  except (TypeError, ValueError) as e:
+    raise DataError(
+        f"{source}: column {str(timestamp_column)!r} is not a timestamp ({e})."
+    ) from None
+  return _frame_to_series(
+      frame.drop(columns=[timestamp_column]), name=name, source=source,
+      channel_name=channel_name, default_split_ratios=default_split_ratios,
+      description=description, timestamps=timestamps,
+  )
