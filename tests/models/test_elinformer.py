@@ -208,8 +208,8 @@ def test_attention_options_shared_and_per_axis():
       "estimator": "cumulant3", "nonneg": True,
   }
   with pytest.raises(ValueError, match=r"\['estimator'\] do not apply to attention='softmax'"):
-    ELinFormer(tiny_config(temporal_attention="softmax", attention_options={"estimator": "cumulant3"}),
-               rngs=nnx.Rngs(0))
+    config = tiny_config(temporal_attention="softmax", attention_options={"estimator": "cumulant3"})
+    ELinFormer(config, rngs=nnx.Rngs(0))
 
 
 def test_config_round_trips_through_json():
