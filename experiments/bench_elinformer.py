@@ -128,21 +128,25 @@ def compile_train_step(config: ELinFormerConfig, batch: int):
 
 
 def measure_step(config: ELinFormerConfig, batch: int, compiled, *, budget_s: float
-                 ) -> tuple[float, int]:
-  """Median step time after one warm-up, and the number of timed runs.
+                 ) -> dict[str, float]:
+  """Median wall and CPU time of a step after one warm-up, and the number of runs.
 
-  Up to 3 timed runs, fewer once `budget_s` is spent (slow softmax steps).
+  Up to 3 timed runs, fewer once `budget_s` is spent (slow softmax steps). CPU
+  time (this process, all threads) is less disturbed than wall time when other
+  jobs share the machine.
   """
   _, params, rest = nnx.split(ELinFormer(config, rngs=nnx.Rngs(0)), nnx.Param, ...)
   x, targets = make_inputs(config, batch)
   run = lambda: jax.block_until_ready(compiled(params, rest, x, targets))
   run()  # warm-up: first touches of the buffers
-  times = []
-  while len(times) < 3 and (not times or sum(times) < budget_s):
-    start = time.perf_counter()
+  wall, cpu = [], []
+  while len(wall) < 3 and (not wall or sum(wall) < budget_s):
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     run()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times), len(times)
+    wall.append(time.perf_counter() - wall_start)
+    cpu.append(time.process_time() - cpu_start)
+  return {"seconds": statistics.median(wall), "cpu_seconds": statistics.median(cpu),
+          "runs": len(wall)}
 
 
 class StepPrograms:
@@ -214,16 +218,17 @@ def scaling_section(nodes, *, batches, fit_limit, run_limit, wait_s, budget_s):
       peak = programs.peak(kind, batch)
       record = {
           "nodes": num_nodes, "batch": batch, "kind": kind, "peak_bytes": peak,
-          "fits": peak <= fit_limit, "seconds": None, "runs": 0,
+          "fits": peak <= fit_limit, "seconds": None, "cpu_seconds": None, "runs": 0,
           "largest_batch_fitting": programs.largest_fitting_batch(kind, fit_limit),
       }
       if peak <= run_limit and wait_for_memory(peak, wait_s):
-        record["seconds"], record["runs"] = measure_step(
+        record.update(measure_step(
             programs.configs[kind], batch, programs.compiled(kind, batch), budget_s=budget_s
-        )
+        ))
       records.append(record)
       timing = "" if record["seconds"] is None else (
-          f" {bu.format_seconds(record['seconds'])} (median of {record['runs']})")
+          f" {bu.format_seconds(record['seconds'])}, CPU {bu.format_seconds(record['cpu_seconds'])}"
+          f" (median of {record['runs']})")
       print(f"  N={num_nodes} batch={batch} {kind}: peak {bu.format_bytes(peak)}{timing}",
             flush=True)
   return records
@@ -237,7 +242,8 @@ def scaling_table(records, fit_limit: float, run_limit: float) -> str:
 
     def cell(r):
       if r["seconds"] is not None:
-        return f"{bu.format_seconds(r['seconds'])} ({r['runs']})"
+        return (f"{bu.format_seconds(r['seconds'])}, CPU {bu.format_seconds(r['cpu_seconds'])}"
+                f" ({r['runs']})")
       if not r["fits"]:
         return (f"does not fit: needs {r['peak_bytes'] / GIB:.1f} GiB"
                 " (measured by XLA buffer assignment)")
@@ -250,11 +256,13 @@ def scaling_table(records, fit_limit: float, run_limit: float) -> str:
     rows.append([
         num_nodes, eala["batch"], cell(eala), cell(softmax),
         f"{softmax['seconds'] / eala['seconds']:.1f}×" if both else "—",
+        f"{softmax['cpu_seconds'] / eala['cpu_seconds']:.1f}×" if both else "—",
         bu.format_bytes(eala["peak_bytes"]), bu.format_bytes(softmax["peak_bytes"]),
         f"{softmax['peak_bytes'] / eala['peak_bytes']:.1f}×", fitting,
     ])
   return bu.markdown_table(
       ["nodes", "batch", "EALA step (runs)", "softmax step (runs)", "time softmax/EALA",
+       "CPU time softmax/EALA",
        "EALA peak", "softmax peak", "peak softmax/EALA",
        f"largest batch within {fit_limit / GIB:.0f} GiB (EALA/softmax)"], rows,
   )
@@ -298,7 +306,8 @@ def main(argv=None):
       f" {run_limit / GIB:.0f} GiB run limit of this shared machine, else EALA's largest;"
       f" the last column gives the largest within {fit_limit / GIB:.0f} GiB. Peak = XLA"
       " buffer assignment of the compiled step (arguments + outputs + temporaries). Time:"
-      " median of the timed runs (in parentheses) after one warm-up."
+      " median wall time of the timed runs (in parentheses) after one warm-up; CPU: the"
+      " process's CPU time over all threads, steadier when other jobs share the CPUs."
   )
   print("\n" + table)
   bu.write_results(args.out, "training_step", records, table)
