@@ -9,14 +9,20 @@ paper and README quote no parameter count, so none is quoted here.
 (b) One training step — forward and backward of the Huber loss, dropout on,
 float32 — of the full model (3 temporal + 3 spatial layers) with 12 steps in
 and out over N nodes, all attention EALA versus all softmax. For each N the
-batch is 16 or, if EALA's step does not fit the memory limit, the largest of
-8, 4, 2, 1 that does; softmax runs at the same batch. Peak memory is XLA's
+batch is the largest of 16, 8, 4, 2, 1 at which both kinds' steps fit the run
+limit (`--run-gib`, 16 GiB: the machine may be shared), else EALA's largest;
+the largest batch within 24 GiB is reported beside. Peak memory is XLA's
 buffer assignment of the compiled step (arguments + outputs + temporaries),
 known before running, so a step that does not fit is compiled and reported
-with what it would need, never run. Time is the median of a few runs after
-one warm-up; ratios are softmax / EALA from the same run.
+with what it would need, never run. Time is the median wall and process CPU
+time of a few runs after one warm-up; ratios are softmax / EALA from the same
+run.
+
+(c) The same step at 2000 nodes with parts swapped or removed (dropout,
+temporal attention kind, Taylor's θ ≡ 1), to show where EALA's time goes.
 
   python experiments/bench_elinformer.py           # N = 170, 883, 2000, 8600 (minutes)
+  python experiments/bench_elinformer.py --nodes 2000   # one row and the breakdown
   python experiments/bench_elinformer.py --quick   # N = 64, batch 2 (under a minute)
 """
 
@@ -268,6 +274,38 @@ def scaling_table(records, fit_limit: float, run_limit: float) -> str:
   )
 
 
+BREAKDOWN_VARIANTS = {
+    "all softmax": dict(temporal_attention="softmax", spatial_attention="softmax"),
+    "all EALA": dict(),
+    "all EALA, no dropout": dict(dropout_rate=0.0),
+    "softmax temporal, EALA spatial": dict(temporal_attention="softmax"),
+    "all Taylor (θ ≡ 1, no entropy estimate)": dict(
+        temporal_attention="taylor", spatial_attention="taylor"
+    ),
+}
+
+
+def breakdown_section(num_nodes: int, batch: int, *, budget_s: float) -> tuple[str, list[dict]]:
+  """Where an EALA step's time goes: the same step with parts swapped or removed."""
+  records = []
+  for name, overrides in BREAKDOWN_VARIANTS.items():
+    config = ELinFormerConfig(num_nodes=num_nodes, **overrides)
+    record = {"variant": name, "nodes": num_nodes, "batch": batch}
+    record.update(measure_step(config, batch, compile_train_step(config, batch), budget_s=budget_s))
+    records.append(record)
+    print(f"  {name}: CPU {bu.format_seconds(record['cpu_seconds'])}", flush=True)
+  reference = records[0]["cpu_seconds"]
+  rows = [
+      [r["variant"], bu.format_seconds(r["cpu_seconds"]), bu.format_seconds(r["seconds"]),
+       f"{reference / r['cpu_seconds']:.1f}×"]
+      for r in records
+  ]
+  table = bu.markdown_table(
+      ["variant", "step CPU time", "step wall time", "all-softmax CPU / this"], rows
+  )
+  return table, records
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true", help="small N and batch only")
@@ -281,6 +319,9 @@ def main(argv=None):
                       help="largest step run here (the machine may be shared)")
   parser.add_argument("--wait-s", type=float, default=600.0,
                       help="how long to wait for memory to come free before a run")
+  parser.add_argument("--breakdown-nodes", type=int, default=None,
+                      help="nodes of the step breakdown (default 2000; none with --quick)")
+  parser.add_argument("--breakdown-batch", type=int, default=1)
   parser.add_argument("--out", default="results/bench_elinformer", help="directory for CSV/JSON/MD")
   args = parser.parse_args(argv)
 
@@ -311,6 +352,16 @@ def main(argv=None):
   )
   print("\n" + table)
   bu.write_results(args.out, "training_step", records, table)
+
+  breakdown_nodes = args.breakdown_nodes or (None if args.quick else 2000)
+  if breakdown_nodes:
+    print(f"\n## Step breakdown at {breakdown_nodes} nodes, batch {args.breakdown_batch}\n",
+          flush=True)
+    table, records = breakdown_section(
+        breakdown_nodes, args.breakdown_batch, budget_s=args.budget_s
+    )
+    print("\n" + table)
+    bu.write_results(args.out, "step_breakdown", records, table)
 
 
 if __name__ == "__main__":
