@@ -12,8 +12,7 @@ from typing import Any
 
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
-from entropy_attention_jax.attention.eala.chunk import chunk_eala
-from entropy_attention_jax.attention.eala.parallel import parallel_eala
+from entropy_attention_jax.attention.eala.forms import linear_weight_attention
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
 
@@ -28,6 +27,7 @@ def taylor_attention(
     causal: bool = False,
     is_causal: bool = False,
     chunk_size: int = 64,
+    implementation: str | None = None,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -47,10 +47,11 @@ def taylor_attention(
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  options = dict(key_mask=key_mask, scale=scale, fixed_theta=1.0, precision=precision)
-  if causal or is_causal:
+  causal = causal or is_causal
+  if causal:
     _common.check_causal_lengths(query, key, fn_name)
-    output, _, _ = chunk_eala(query, key, value, chunk_size=chunk_size, **options)
-  else:
-    output, _ = parallel_eala(query, key, value, **options)
+  output, _ = linear_weight_attention(
+      query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
+      chunk_size=chunk_size, precision=precision, fn_name=fn_name, scale=scale, fixed_theta=1.0,
+  )
   return output.astype(_common.resolve_dtype(dtype, query, key, value))

@@ -264,3 +264,25 @@ def test_reference_entropy_helper_is_consistent():
   scores = np.log(np.array([[1.0, 1.0, 2.0]]))
   p = np.array([0.25, 0.25, 0.5])
   np.testing.assert_allclose(reference_entropy(scores), [-(p * np.log(p)).sum()])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("options", [dict(), dict(nonneg=True, estimator="cumulant3")])
+def test_quadratic_and_linear_implementations_agree(causal, options):
+  query, key, value = gaussian_qkv(23, q_len=20, kv_len=20, v_dim=5, score_scale=1.5)
+  mask = jnp.asarray(np.arange(20) % 4 != 1)[None, None, None, :]
+  outputs = {
+      form: eala_attention(query, key, value, mask=mask, causal=causal, implementation=form, **options)
+      for form in ("linear", "quadratic")
+  }
+  np.testing.assert_allclose(outputs["quadratic"], outputs["linear"], atol=2e-5)
+
+
+def test_automatic_implementation_is_quadratic_only_for_short_sequences():
+  from entropy_attention_jax.attention.eala.forms import choose_implementation
+
+  assert choose_implementation(None, 12, 12, 38, "f") == "quadratic"  # ELinFormer's time axis
+  assert choose_implementation(None, 170, 170, 38, "f") == "linear"  # its node axis
+  assert choose_implementation("linear", 12, 12, 38, "f") == "linear"
+  with pytest.raises(ValueError, match="implementation must be"):
+    choose_implementation("flash", 12, 12, 38, "f")

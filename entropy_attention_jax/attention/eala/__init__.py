@@ -7,6 +7,7 @@ Forms, side by side (one definition, several accumulations):
 * :mod:`.chunk` — causal, chunked-parallel (training).
 * :mod:`.recurrent` — causal, one step at a time with an `O(1)` state (decoding).
 * :mod:`.prefix` — the prefix-sum maths the causal forms share.
+* :mod:`.forms` — picks the linear-time or the quadratic form (short sequences).
 * :mod:`.theta` — the θ solve and non-negativity bound they all share.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
 from entropy_attention_jax.attention.eala.chunk import chunk_eala as chunk_eala
+from entropy_attention_jax.attention.eala.forms import linear_weight_attention
 from entropy_attention_jax.attention.eala.naive import naive_eala as naive_eala
 from entropy_attention_jax.attention.eala.theta import EalaAux as EalaAux
 from entropy_attention_jax.attention.eala.parallel import parallel_eala as parallel_eala
@@ -42,6 +44,7 @@ def eala_attention(
     causal: bool = False,
     is_causal: bool = False,
     chunk_size: int = 64,
+    implementation: str | None = None,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -83,6 +86,11 @@ def eala_attention(
       (:func:`~.chunk.chunk_eala`); for decoding use :func:`eala_step`.
     is_causal: Flax's spelling of `causal`.
     chunk_size: chunk length of the causal form (memory `O(chunk²)` per head).
+    implementation: ``"linear"`` (key statistics, `O(kv_len)`),
+      ``"quadratic"`` (materialised weights) or None: the cheaper for these
+      sizes — quadratic only when `q_len · kv_len < (q_len + kv_len) ·
+      head_dim`, i.e. sequences shorter than about the head dimension. Both
+      compute the same function.
     broadcast_dropout, dropout_rng: accepted for Flax compatibility.
     dropout_rate: must be 0 unless `deterministic` (see Raises).
     deterministic: Flax's flag; only matters for `dropout_rate`.
@@ -110,15 +118,14 @@ def eala_attention(
   _checks.reject_bias(bias, fn_name)
   _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
   key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  options = dict(
-      key_mask=key_mask, estimator=estimator, nonneg=nonneg, scale=scale,
-      theta_scale=theta_scale, precision=precision,
-  )
-  if causal or is_causal:
+  causal = causal or is_causal
+  if causal:
     _common.check_causal_lengths(query, key, fn_name)
-    output, aux, _ = chunk_eala(query, key, value, chunk_size=chunk_size, **options)
-  else:
-    output, aux = parallel_eala(query, key, value, **options)
+  output, aux = linear_weight_attention(
+      query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
+      chunk_size=chunk_size, precision=precision, fn_name=fn_name, estimator=estimator,
+      nonneg=nonneg, scale=scale, theta_scale=theta_scale,
+  )
   _common.sow(module, "theta", aux.theta)
   _common.sow(module, "entropy_target", aux.entropy_target)
   return output.astype(_common.resolve_dtype(dtype, query, key, value))

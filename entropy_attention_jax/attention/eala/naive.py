@@ -2,8 +2,9 @@
 
 Every quantity is computed from the explicit score matrix, row by row over the
 keys each query sees, independently of the key-statistics shortcuts of the
-fast forms, which are tested against it. Use it for tests, plots and notebooks
-at small sizes only.
+linear-time forms, which are tested against it. It serves tests, plots and
+notebooks, and is the cheaper form for sequences shorter than the head
+dimension (see :mod:`.forms`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.entropy import estimators, stats
-from entropy_attention_jax.typing import Array
+from entropy_attention_jax.typing import Array, PrecisionLike
 
 
 def naive_eala(
@@ -28,6 +29,7 @@ def naive_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    precision: PrecisionLike = None,
 ) -> tuple[Array | None, Array, theta_lib.EalaAux]:
   """EALA with the weights formed explicitly.
 
@@ -37,7 +39,7 @@ def naive_eala(
     value: optional `[batch..., kv_len, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, kv_len]`.
     causal: query `i` sees keys `j ≤ i` only.
-    estimator, nonneg, scale, theta_scale, fixed_theta: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
@@ -51,7 +53,7 @@ def naive_eala(
   query = query.astype(jnp.float32)
   key = key.astype(jnp.float32)
   q_len, kv_len, heads = query.shape[-3], key.shape[-3], key.shape[-2]
-  scores = tau * jnp.einsum("...qhd,...khd->...hqk", query, key)
+  scores = tau * jnp.einsum("...qhd,...khd->...hqk", query, key, precision=precision)
   if key_mask is None:
     key_mask = jnp.ones((*key.shape[:-3], heads, kv_len), bool)
   visible = key_mask[..., None, :]  # [batch..., heads, 1, kv_len]
@@ -96,5 +98,7 @@ def naive_eala(
   )
   output = None
   if value is not None:
-    output = jnp.einsum("...hqk,...khv->...qhv", weights, value.astype(jnp.float32))
+    output = jnp.einsum(
+        "...hqk,...khv->...qhv", weights, value.astype(jnp.float32), precision=precision
+    )
   return output, weights, theta_lib.EalaAux(theta, entropy_target)
