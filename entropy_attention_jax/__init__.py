@@ -1,6 +1,7 @@
 """entropy_attention_jax: entropy-equality linear attention (EALA) in JAX.
 
-The pure functions (entropy estimators, attention kinds) are re-exported here;
+The pure functions (entropy estimators, attention kinds), the Flax layer
+`EntropyLinearAttention` and the ELinFormer forecaster are re-exported here;
 data loading and training live in `entropy_attention_jax.data` and
 `entropy_attention_jax.training` and are imported on demand.
 """
@@ -22,15 +23,21 @@ from entropy_attention_jax.entropy import ESTIMATORS as ESTIMATORS
 from entropy_attention_jax.entropy import EntropyEstimator as EntropyEstimator
 from entropy_attention_jax.entropy import approx_entropy as approx_entropy
 from entropy_attention_jax.entropy import softmax_entropy as softmax_entropy
+from entropy_attention_jax.models import ELinFormer as ELinFormer
+from entropy_attention_jax.models import ELinFormerConfig as ELinFormerConfig
+from entropy_attention_jax.nn import EntropyLinearAttention as EntropyLinearAttention
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ATTENTION_FUNCTIONS",
+    "ELinFormer",
+    "ELinFormerConfig",
     "ESTIMATORS",
     "EalaAux",
     "EalaState",
     "EntropyEstimator",
+    "EntropyLinearAttention",
     "approx_entropy",
     "attention_weights",
     "eala_attention",

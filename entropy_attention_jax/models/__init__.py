@@ -1,0 +1,23 @@
+"""Forecasters built from the `nn` layers, their summaries and checkpoints."""
+
+from entropy_attention_jax.models.checkpointing import abstract_elinformer as abstract_elinformer
+from entropy_attention_jax.models.checkpointing import load_config as load_config
+from entropy_attention_jax.models.checkpointing import restore_model as restore_model
+from entropy_attention_jax.models.checkpointing import save_model as save_model
+from entropy_attention_jax.models.elinformer import ELinFormer as ELinFormer
+from entropy_attention_jax.models.elinformer import ELinFormerConfig as ELinFormerConfig
+from entropy_attention_jax.models.summary import describe as describe
+from entropy_attention_jax.models.summary import parameter_count as parameter_count
+from entropy_attention_jax.models.summary import parameter_counts as parameter_counts
+
+__all__ = [
+    "ELinFormer",
+    "ELinFormerConfig",
+    "abstract_elinformer",
+    "describe",
+    "load_config",
+    "parameter_count",
+    "parameter_counts",
+    "restore_model",
+    "save_model",
+]
