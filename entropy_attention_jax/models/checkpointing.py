@@ -65,9 +65,9 @@ def save_model(
   config = getattr(model, "config", None)
   if isinstance(config, ELinFormerConfig):
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2))
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(directory / STATE_DIR, model_state(model), force=overwrite)
-    checkpointer.wait_until_finished()
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(directory / STATE_DIR, model_state(model), force=overwrite)
+  checkpointer.wait_until_finished()
   return directory
 
 
@@ -108,12 +108,39 @@ def restore_model(
     template = abstract_elinformer(load_config(directory))
   graphdef, state, rest = nnx.split(template, nnx.Not(nnx.Intermediate), ...)
   abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-  with ocp.StandardCheckpointer() as checkpointer:
-    try:
-      restored = checkpointer.restore(directory / STATE_DIR, abstract_state)
-    except (ValueError, KeyError, TypeError) as error:
-      raise ValueError(
-          f"restore_model: the checkpoint in {directory} does not match the"
-          f" {type(template).__name__} template: {error}"
-      ) from error
+  checkpointer = ocp.StandardCheckpointer()
+  _check_structure(checkpointer.metadata(directory / STATE_DIR), abstract_state, directory)
+  restored = checkpointer.restore(directory / STATE_DIR, abstract_state)
   return nnx.merge(graphdef, restored, rest)
+
+
+def _stored_shape(x: jax.ShapeDtypeStruct) -> tuple[int, ...]:
+  """Shape as stored: typed PRNG keys are saved as their raw key data."""
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    return tuple(jax.eval_shape(jax.random.key_data, x).shape)
+  return tuple(x.shape)
+
+
+def _check_structure(metadata, abstract_state: nnx.State, directory: pathlib.Path) -> None:
+  """Compares saved paths and shapes with the template's, before reading arrays."""
+  saved = {
+      # Each Variable is saved as {"value": array}; drop that last key.
+      "/".join(str(getattr(k, "key", k)) for k in path[:-1]): tuple(leaf.shape)
+      for path, leaf in jax.tree_util.tree_flatten_with_path(metadata.item_metadata.tree)[0]
+  }
+  expected = {
+      "/".join(str(k) for k in path): _stored_shape(variable.get_value())
+      for path, variable in nnx.to_flat_state(abstract_state)
+  }
+  problems = [f"missing in the checkpoint: {p}" for p in sorted(expected.keys() - saved.keys())]
+  problems += [f"not in the template: {p}" for p in sorted(saved.keys() - expected.keys())]
+  problems += [
+      f"{p}: saved shape {saved[p]}, template shape {expected[p]}"
+      for p in sorted(saved.keys() & expected.keys()) if saved[p] != expected[p]
+  ]
+  if problems:
+    listed = "; ".join(problems[:8]) + ("; ..." if len(problems) > 8 else "")
+    raise ValueError(
+        f"restore_model: the checkpoint in {directory} does not match the template"
+        f" ({len(problems)} difference(s)): {listed}"
+    )

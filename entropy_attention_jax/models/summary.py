@@ -22,9 +22,9 @@ def parameter_count(model: nnx.Module) -> int:
 
 
 def parameter_counts(model: nnx.Module) -> dict[str, int]:
-  """Trainable values per top-level attribute of `model`, in definition order."""
+  """Trainable values per top-level attribute of `model`, in name order."""
   params = nnx.state(model, nnx.Param)
-  return {str(name): _size(params[name]) for name in vars(model) if name in params}
+  return {str(name): _size(params[name]) for name in sorted(params, key=str)}
 
 
 def describe(model: nnx.Module) -> str:
