@@ -57,9 +57,9 @@ def _run_guarded(command: Callable[[], Any]) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
   if args.distributed:
-    from entropy_attention_jax.training import initialize_distributed  # pylint: disable=g-import-not-at-top
+    from entropy_attention_jax.training import sharding  # pylint: disable=g-import-not-at-top
 
-    initialize_distributed()
+    sharding.initialize_distributed()
   from entropy_attention_jax import training  # pylint: disable=g-import-not-at-top
 
   def command() -> None:
@@ -118,7 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
   )
   train.add_argument("--dataset", required=True, help="dataset: " + ", ".join(DATASET_NAMES))
-  train.add_argument("--workdir", required=True, help="directory of the run (config, checkpoints, logs)")
+  train.add_argument(
+      "--workdir", required=True, help="directory of the run (config, checkpoints, logs)"
+  )
   train.add_argument("--epochs", type=int, default=None, help="maximum epochs (train.epochs)")
   train.add_argument("--seed", type=int, default=None, help="training seed (train.seed)")
   train.add_argument(
@@ -143,7 +145,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   group = train.add_argument_group("dataset options")
   for name, kind, help_text in DATASET_FLAGS:
     dest = _RENAMED.get(name, name)
-    group.add_argument("--" + dest.replace("_", "-"), dest=dest, type=kind, default=None, help=help_text)
+    flag = "--" + dest.replace("_", "-")
+    group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
   train.add_argument("--no-progress", action="store_true", help="no progress bars")
   train.add_argument("--skip-test", action="store_true", help="do not evaluate on the test split")
   train.add_argument(

@@ -4,7 +4,9 @@ Typical use (what `python -m entropy_attention_jax train` runs)::
 
   from entropy_attention_jax import training
 
-  config = training.get_config("synthetic_traffic", overlays=["small"], overrides=["train.epochs=5"])
+  config = training.get_config(
+      "synthetic_traffic", overlays=["small"], overrides=["train.epochs=5"]
+  )
   test_metrics = training.train(config, "/tmp/runs/demo")     # resumes if the run exists
   training.evaluate("/tmp/runs/demo")                         # W/test_metrics.json
   training.predict("/tmp/runs/demo", "/tmp/runs/demo/test_predictions.npz")

@@ -95,7 +95,9 @@ class RunCheckpoints:
         ),
     )
 
-  def _restore(self, manager, which: str, step: int, item: str, target: Any) -> tuple[Any, Progress]:
+  def _restore(
+      self, manager, which: str, step: int, item: str, target: Any
+  ) -> tuple[Any, Progress]:
     path = manager.directory / str(step)
     try:
       restored = manager.restore(

@@ -152,8 +152,14 @@ class OptimConfig:
         f"optim.milestones must be increasing epochs >= 1, got {list(self.milestones)}.",
     )
     _check(self.decay_rate > 0, f"optim.decay_rate must be > 0, got {self.decay_rate}.")
-    _check(self.clip_grad_norm >= 0, f"optim.clip_grad_norm must be >= 0, got {self.clip_grad_norm}.")
-    _check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, f"optim.b1, b2 must be in [0, 1), got {self.b1}, {self.b2}.")
+    _check(
+        self.clip_grad_norm >= 0,
+        f"optim.clip_grad_norm must be >= 0, got {self.clip_grad_norm}.",
+    )
+    _check(
+        0 <= self.b1 < 1 and 0 <= self.b2 < 1,
+        f"optim.b1, b2 must be in [0, 1), got {self.b1}, {self.b2}.",
+    )
     _check(self.eps > 0, f"optim.eps must be > 0, got {self.eps}.")
 
 
@@ -205,7 +211,10 @@ class TrainConfig:
         self.checkpoint_every_steps >= 0,
         f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}.",
     )
-    _check(self.log_every_steps >= 1, f"train.log_every_steps must be >= 1, got {self.log_every_steps}.")
+    _check(
+        self.log_every_steps >= 1,
+        f"train.log_every_steps must be >= 1, got {self.log_every_steps}.",
+    )
 
   @property
   def resolved_eval_batch_size(self) -> int:
@@ -595,7 +604,10 @@ def resolve(config: ExperimentConfig, data: Any) -> ExperimentConfig:
   )
 
 
-def differences(stored: ExperimentConfig, requested: ExperimentConfig) -> list[tuple[str, Any, Any]]:
+def differences(
+    stored: ExperimentConfig, requested: ExperimentConfig
+) -> list[tuple[str, Any, Any]]:
   """`(key, stored value, requested value)` for every key that differs."""
   a, b = stored.flat(), requested.flat()
-  return [(key, a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+  keys = sorted(set(a) | set(b))
+  return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]

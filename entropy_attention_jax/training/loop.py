@@ -141,9 +141,11 @@ class Run:
         f" ({jax.devices()[0].platform})",
     ])
 
-  def eval_step(self, split_output: bool = False) -> Callable:
+  def jitted_eval_step(self, split_output: bool = False) -> Callable:
+    """The jitted eval step (per-step error sums) or, with `split_output`, predict step."""
     maker = make_predict_step if split_output else make_eval_step
-    return jit_eval_step(maker(self.model_def, self.data.scaler), self.mesh, split_output=split_output)
+    step = maker(self.model_def, self.data.scaler)
+    return jit_eval_step(step, self.mesh, split_output=split_output)
 
 
 def build_run(
@@ -225,7 +227,7 @@ class _Trainer:
         ),
         run.mesh,
     )
-    self.eval_step = run.eval_step()
+    self.eval_step = run.jitted_eval_step()
     self.schedule = learning_rate_schedule(config.optim, run.steps_per_epoch)
     self.session_start, self.elapsed_before = time.perf_counter(), 0.0
 
@@ -260,7 +262,8 @@ class _Trainer:
     )
     with bar:
       for batch in batches:
-        state, measurements = self.train_step(state, shard_batch(pad_batch(batch, run.train_rows), run.mesh))
+        batch = shard_batch(pad_batch(batch, run.train_rows), run.mesh)
+        state, measurements = self.train_step(state, batch)
         loss = float(measurements["loss"])
         progress.step += 1
         progress.batch_in_epoch += 1
@@ -373,8 +376,9 @@ def train(
     restored = checkpoints.restore_latest(run.initial_state)
     state, progress = restored if restored is not None else (run.initial_state, Progress())
     _check_progress(run, progress)
-    if progress.finished and progress.stop_reason == "epochs" and progress.epoch < config.train.epochs:
-      progress.finished = False  # More epochs were asked for.
+    more_epochs = progress.stop_reason == "epochs" and progress.epoch < config.train.epochs
+    if progress.finished and more_epochs:
+      progress.finished = False
     echo(run.describe())
     if restored is not None:
       echo(
@@ -382,7 +386,10 @@ def train(
           f" batch {progress.batch_in_epoch})" if not progress.finished
           else f"{workdir} is finished ({progress.stop_reason}) at step {progress.step}"
       )
-    log = MetricsLog(workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step)
+    log = MetricsLog(
+        workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step,
+        enabled=jax.process_index() == 0,
+    )
     try:
       _Trainer(run, checkpoints, log, echo, show_progress).fit(state, progress)
     finally:
@@ -398,8 +405,8 @@ def evaluate_run(
 ) -> dict[str, Any]:
   """Evaluates a built run's checkpoint on a split; writes ``W/<split>_metrics.json``."""
   variables, step = restore_variables(run, checkpoint)
-  result = evaluate_split(run, run.eval_step(), variables, run.data.splits[split])
-  if write:
+  result = evaluate_split(run, run.jitted_eval_step(), variables, run.data.splits[split])
+  if write and jax.process_index() == 0:
     write_metrics(run.workdir / f"{split}_metrics.json", result)
   echo(metrics_lib.format_table(
       result, f"{split} metrics, {checkpoint} checkpoint (step {step}), {run.config.data.dataset}:"
@@ -506,7 +513,7 @@ def predict(
   _check_split(split)
   run = open_run(workdir, data_dir=data_dir)
   variables, step = restore_variables(run, checkpoint)
-  predict_step = run.eval_step(split_output=True)
+  predict_step = run.jitted_eval_step(split_output=True)
   window_split = run.data.splits[split]
   predictions, targets = [], []
   for batch in window_split.batches(run.config.train.resolved_eval_batch_size):

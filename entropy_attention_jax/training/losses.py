@@ -16,6 +16,20 @@ from entropy_attention_jax.typing import Array
 LOSSES: tuple[str, ...] = ("huber", "mae")
 
 
+def float32_pair(predictions: Array, targets: Array, caller: str) -> tuple[Array, Array]:
+  """Both arrays in float32, after checking that their shapes agree.
+
+  Raises:
+    ValueError: naming `caller`, when the shapes differ.
+  """
+  if predictions.shape != targets.shape:
+    raise ValueError(
+        f"{caller}: predictions {predictions.shape} and targets {targets.shape} must have"
+        " the same shape."
+    )
+  return jnp.asarray(predictions, jnp.float32), jnp.asarray(targets, jnp.float32)
+
+
 def target_mask(targets: Array, valid: Array, *, mask_zeros: bool) -> Array:
   """Which target values count.
 
@@ -63,13 +77,7 @@ def forecasting_loss(
   Raises:
     ValueError: an unknown `kind`, or shapes that differ.
   """
-  if predictions.shape != targets.shape:
-    raise ValueError(
-        f"forecasting_loss: predictions {predictions.shape} and targets {targets.shape}"
-        " must have the same shape."
-    )
-  predictions = predictions.astype(jnp.float32)
-  targets = targets.astype(jnp.float32)
+  predictions, targets = float32_pair(predictions, targets, "forecasting_loss")
   if kind == "huber":
     elementwise = optax.losses.huber_loss(predictions, targets, delta=huber_delta)
   elif kind == "mae":

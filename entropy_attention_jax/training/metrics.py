@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from entropy_attention_jax.training.losses import float32_pair
 from entropy_attention_jax.typing import Array
 
 HORIZONS: tuple[int, ...] = (3, 6, 12)
@@ -54,14 +55,11 @@ def error_sums(predictions: Array, targets: Array, valid: Array) -> ErrorSums:
 
   Returns:
     `ErrorSums` of float32 `[out_steps]` arrays.
+
+  Raises:
+    ValueError: the shapes of `predictions` and `targets` differ.
   """
-  if predictions.shape != targets.shape:
-    raise ValueError(
-        f"error_sums: predictions {predictions.shape} and targets {targets.shape} must have"
-        " the same shape."
-    )
-  predictions = predictions.astype(jnp.float32)
-  targets = targets.astype(jnp.float32)
+  predictions, targets = float32_pair(predictions, targets, "error_sums")
   mask = valid[:, None, None, None] & (targets != 0)
   error = jnp.where(mask, jnp.abs(predictions - targets), 0.0)
   axes = (0, 2, 3)
@@ -81,7 +79,9 @@ def add_sums(total: ErrorSums | None, batch: ErrorSums) -> ErrorSums:
   return ErrorSums(*(a + b for a, b in zip(total, batch)))
 
 
-def _metrics(absolute: float, squared: float, relative: float, count: float) -> dict[str, float | None]:
+def _metrics(
+    absolute: float, squared: float, relative: float, count: float
+) -> dict[str, float | None]:
   if count == 0:  # No valid target at all: nothing to report.
     return {name: None for name in METRIC_NAMES}
   return {

@@ -39,6 +39,8 @@ class MetricsLog:
     resume_step: step of that checkpoint; TensorBoard hides older events at
       later steps.
     tensorboard: also write TensorBoard event files.
+    enabled: False makes every method a no-op (the non-primary processes of
+      a multi-host run, which share the primary's files).
 
   Raises:
     ValueError: the log is shorter than `resume_bytes` (it was edited or
@@ -52,8 +54,12 @@ class MetricsLog:
       resume_bytes: int = 0,
       resume_step: int = 0,
       tensorboard: bool = True,
+      enabled: bool = True,
   ):
     self.path = workdir / METRICS_LOG
+    self._file = self._writer = None
+    if not enabled:
+      return
     size = self.path.stat().st_size if self.path.exists() else 0
     if size < resume_bytes:
       raise ValueError(
@@ -63,7 +69,6 @@ class MetricsLog:
     self._file = open(self.path, "a+b")  # pylint: disable=consider-using-with
     self._file.truncate(resume_bytes)
     self._file.seek(resume_bytes)
-    self._writer = None
     if tensorboard:
       import tensorboardX  # pylint: disable=g-import-not-at-top
 
@@ -74,10 +79,12 @@ class MetricsLog:
   @property
   def size(self) -> int:
     """Bytes written so far (what a checkpoint records)."""
-    return self._file.tell()
+    return 0 if self._file is None else self._file.tell()
 
   def write(self, record: dict[str, Any]) -> None:
     """Appends one record (with `kind` and `step`) and flushes it."""
+    if self._file is None:
+      return
     line = json.dumps(record, allow_nan=True) + "\n"
     self._file.write(line.encode())
     self._file.flush()
@@ -88,7 +95,8 @@ class MetricsLog:
       self._writer.flush()
 
   def close(self) -> None:
-    self._file.close()
+    if self._file is not None:
+      self._file.close()
     if self._writer is not None:
       self._writer.close()
 

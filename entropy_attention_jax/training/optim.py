@@ -32,7 +32,9 @@ def learning_rate_schedule(config: OptimConfig, steps_per_epoch: int) -> optax.S
     `s // steps_per_epoch == e`).
   """
   if steps_per_epoch < 1:
-    raise ValueError(f"learning_rate_schedule: steps_per_epoch must be >= 1, got {steps_per_epoch}.")
+    raise ValueError(
+        f"learning_rate_schedule: steps_per_epoch must be >= 1, got {steps_per_epoch}."
+    )
   boundaries = {milestone * steps_per_epoch: config.decay_rate for milestone in config.milestones}
   return optax.piecewise_constant_schedule(config.learning_rate, boundaries)
 
@@ -62,5 +64,7 @@ def make_optimizer(config: OptimConfig, steps_per_epoch: int) -> optax.GradientT
         schedule, b1=config.b1, b2=config.b2, eps=config.eps, weight_decay=config.weight_decay
     ))
   else:
-    raise ValueError(f"make_optimizer: optimizer must be one of {list(OPTIMIZERS)}, got {config.optimizer!r}.")
+    raise ValueError(
+        f"make_optimizer: optimizer must be one of {list(OPTIMIZERS)}, got {config.optimizer!r}."
+    )
   return optax.chain(*blocks)

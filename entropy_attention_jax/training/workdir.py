@@ -108,9 +108,10 @@ def save_or_check_scaler(workdir: pathlib.Path, scaler: StandardScaler) -> None:
   path = workdir / SCALER_FILE
   if path.exists():
     stored = load_scaler(workdir)
-    if not (
-        np.allclose(stored.mean, scaler.mean, rtol=1e-6) and np.allclose(stored.std, scaler.std, rtol=1e-6)
-    ):
+    same = np.allclose(stored.mean, scaler.mean, rtol=1e-6) and np.allclose(
+        stored.std, scaler.std, rtol=1e-6
+    )
+    if not same:
       raise IncompatibleRunError(
           f"{workdir}: the data's scaler (mean {scaler.mean.tolist()}, std"
           f" {scaler.std.tolist()}) differs from the run's ({stored.mean.tolist()},"

@@ -29,7 +29,8 @@ def tiny_overrides(data_dir: pathlib.Path, **extra) -> list[str]:
   overrides += [f"data.builder_options.{k}={v}" for k, v in DATA_OPTIONS.items()]
   overrides += [
       # 104 validation and test windows: the last evaluation batch is padded.
-      "train.batch_size=8", "train.eval_batch_size=6", "train.epochs=2", "train.checkpoint_every_steps=15",
+      "train.batch_size=8", "train.eval_batch_size=6", "train.epochs=2",
+      "train.checkpoint_every_steps=15",
       "train.log_every_steps=10",
   ]
   overrides += [f"{key.replace('__', '.')}={value}" for key, value in extra.items()]

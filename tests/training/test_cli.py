@@ -59,7 +59,8 @@ def test_evaluate_and_predict_a_trained_run(trained_run, tmp_path, capsys):
   assert "test metrics, best checkpoint" in out and f"| average | {metrics['mae']:.3f} |" in out
   assert json.loads((workdir / "test_metrics.json").read_text()) == metrics
   output = tmp_path / "val.npz"
-  assert main(["predict", "--workdir", str(workdir), "--split", "val", "--output", str(output)]) == 0
+  argv = ["predict", "--workdir", str(workdir), "--split", "val", "--output", str(output)]
+  assert main(argv) == 0
   assert f"wrote val predictions to {output}" in capsys.readouterr().out
   with np.load(output) as archive:
     assert archive["predictions"].shape == (104, 12, 6, 1)

@@ -30,7 +30,8 @@ def test_staeformer_presets_carry_the_published_settings():
   metr_la = get_config("metr_la")
   assert metr_la.train.loss == "mae" and metr_la.train.mask_zeros
   assert metr_la.optim.weight_decay == 3e-4 and metr_la.data.dataset == "metr_la"
-  weight_decays = {name: get_config(name).optim.weight_decay for name in ("pems04", "pems07", "pems_bay")}
+  names = ("pems04", "pems07", "pems_bay")
+  weight_decays = {name: get_config(name).optim.weight_decay for name in names}
   assert weight_decays == {"pems04": 5e-4, "pems07": 1e-3, "pems_bay": 1e-4}
 
 
@@ -121,7 +122,8 @@ def test_resolve_fills_the_model_from_the_data(data_dir, tiny_data):
 def test_resolve_rejects_a_model_the_data_or_the_model_cannot_take(data_dir, tiny_data):
   config = tiny_config(data_dir)
   wrong_nodes = dataclasses.replace(config, model={**config.model, "num_nodes": 7})
-  with pytest.raises(ConfigError, match=r"model.num_nodes=7 does not match the data \(num_nodes=6\)"):
+  message = r"model.num_nodes=7 does not match the data \(num_nodes=6\)"
+  with pytest.raises(ConfigError, match=message):
     resolve(wrong_nodes, tiny_data)
   with pytest.raises(ConfigError, match="must be divisible by num_heads=3"):
     resolve(with_overrides(config, ["model.num_heads=3"]), tiny_data)

@@ -48,7 +48,8 @@ def test_a_run_stores_its_config_scaler_logs_and_checkpoints(trained_run, data_d
   stored = ExperimentConfig.from_dict(json.loads((workdir / "config.json").read_text()))
   assert stored == resolve(tiny_config(data_dir), tiny_data)
   assert json.loads((workdir / "scaler.json").read_text()) == tiny_data.scaler.to_dict()
-  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["75", "80"]  # every 15 steps, epoch ends; two kept
+  # Every 15 steps and at epoch ends (40, 80); the two newest are kept.
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["75", "80"]
   assert [p.name for p in (workdir / "best").iterdir()] in (["40"], ["80"])
   assert any(line.startswith("data   synthetic_traffic: 6 nodes") for line in lines)
   assert any(line.startswith("epoch 2/2  step 80") for line in lines)
@@ -132,7 +133,9 @@ def test_another_config_in_the_same_workdir_is_refused(trained_run, data_dir, tm
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage_progress"])
-def test_a_corrupt_checkpoint_is_an_error_not_a_fresh_start(trained_run, data_dir, tmp_path, damage):
+def test_a_corrupt_checkpoint_is_an_error_not_a_fresh_start(
+    trained_run, data_dir, tmp_path, damage
+):
   workdir = tmp_path / "run"
   shutil.copytree(trained_run[0], workdir)
   latest = workdir / "checkpoints" / "80"

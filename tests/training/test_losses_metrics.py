@@ -87,9 +87,10 @@ def test_streamed_metrics_equal_staeformer_on_the_whole_set():
 
 def test_horizons_beyond_out_steps_are_omitted_and_empty_sets_give_none():
   predictions, targets = _batch(5)
-  result = summarize(add_sums(None, error_sums(predictions[:, :6], targets[:, :6], np.ones(B, bool))))
+  valid = np.ones(B, bool)
+  result = summarize(add_sums(None, error_sums(predictions[:, :6], targets[:, :6], valid)))
   assert list(result["horizons"]) == ["3", "6"]
-  empty = summarize(add_sums(None, error_sums(predictions, np.zeros_like(targets), np.ones(B, bool))))
+  empty = summarize(add_sums(None, error_sums(predictions, np.zeros_like(targets), valid)))
   assert empty["mae"] is None and empty["horizons"]["12"]["mape"] is None
   table = format_table(result, "title")
   assert table.splitlines()[0] == "title"

@@ -12,7 +12,8 @@ LR, WD, EPS = 0.1, 0.01, 1e-8
 
 
 def test_step_decay_at_milestone_epochs():
-  schedule = learning_rate_schedule(OptimConfig(learning_rate=1.0, milestones=(2, 3), decay_rate=0.5), 10)
+  config = OptimConfig(learning_rate=1.0, milestones=(2, 3), decay_rate=0.5)
+  schedule = learning_rate_schedule(config, steps_per_epoch=10)
   values = [float(schedule(step)) for step in (0, 19, 20, 29, 30, 1000)]
   np.testing.assert_allclose(values, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
 

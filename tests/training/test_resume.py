@@ -63,13 +63,16 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
       [reference_metrics[m] for m in ("mae", "rmse", "mape")], rtol=1e-6,
   )
   for horizon, values in reference_metrics["horizons"].items():
-    np.testing.assert_allclose(list(metrics["horizons"][horizon].values()), list(values.values()), rtol=1e-6)
+    stored = metrics["horizons"][horizon]
+    np.testing.assert_allclose([stored[m] for m in values], list(values.values()), rtol=1e-6)
   # Every log event exactly once, with the same numbers.
-  records, expected = _without_clock(read_metrics_log(workdir)), _without_clock(read_metrics_log(reference))
+  records = _without_clock(read_metrics_log(workdir))
+  expected = _without_clock(read_metrics_log(reference))
   assert [(r["kind"], r["step"]) for r in records] == [(r["kind"], r["step"]) for r in expected]
   for record, reference_record in zip(records, expected):
     for key, value in reference_record.items():
       if isinstance(value, float):
-        np.testing.assert_allclose(record[key], value, rtol=1e-6, err_msg=f"{key} at step {record['step']}")
+        where = f"{key} at step {record['step']}"
+        np.testing.assert_allclose(record[key], value, rtol=1e-6, err_msg=where)
       else:
         assert record[key] == value

@@ -48,7 +48,8 @@ def _copy(state):
 
 def _batches(run, count: int, epoch: int = 0):
   batches = run.data.train.batches(8, shuffle=True, seed=0, epoch=epoch, drop_remainder=True)
-  return [shard_batch(pad_batch(b, run.train_rows), run.mesh) for b in itertools.islice(batches, count)]
+  batches = itertools.islice(batches, count)
+  return [shard_batch(pad_batch(b, run.train_rows), run.mesh) for b in batches]
 
 
 def test_train_step_compiles_once_and_learns(run, train_step):
@@ -112,9 +113,11 @@ def test_eval_sums_equal_metrics_of_the_predictions(run):
   variables = run.initial_state.model_variables
   split = run.data.test
   assert len(split) % run.eval_rows  # so the last batch is padded
-  result = evaluate_split(run, run.eval_step(), variables, split)
+  result = evaluate_split(run, run.jitted_eval_step(), variables, split)
   assert result["mae"] > 0
-  predict_step = jit_eval_step(make_predict_step(run.model_def, run.data.scaler), run.mesh, split_output=True)
+  predict_step = jit_eval_step(
+      make_predict_step(run.model_def, run.data.scaler), run.mesh, split_output=True
+  )
   predictions, targets = [], []
   for batch in split.batches(run.eval_rows):
     padded = shard_batch(pad_batch(batch, run.eval_rows), run.mesh)
