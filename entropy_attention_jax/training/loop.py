@@ -279,7 +279,10 @@ class _Trainer:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
         if progress.step % train.log_every_steps == 0:
-          self.record(progress, "train", train_loss=progress.log_loss_sum / progress.log_loss_count)
+          self.record(
+              progress, "train", train_loss=progress.log_loss_sum / progress.log_loss_count,
+              grad_norm=float(measurements["grad_norm"]),
+          )
           progress.log_loss_sum, progress.log_loss_count = 0.0, 0
         end_of_epoch = progress.batch_in_epoch == run.steps_per_epoch
         if not end_of_epoch and train.checkpoint_every_steps and (
@@ -374,6 +377,12 @@ def train(
   show_progress = sys.stderr.isatty() if show_progress is None else show_progress
   with RunCheckpoints(workdir) as checkpoints:
     restored = checkpoints.restore_latest(run.initial_state)
+    if restored is None and checkpoints.best_step is not None:
+      raise CheckpointError(
+          f"{workdir} has a best checkpoint (step {checkpoints.best_step}) but no latest one"
+          f" in {workdir / 'checkpoints'}; refusing to start over. Restore the checkpoints or"
+          " train in a new --workdir."
+      )
     state, progress = restored if restored is not None else (run.initial_state, Progress())
     _check_progress(run, progress)
     more_epochs = progress.stop_reason == "epochs" and progress.epoch < config.train.epochs

@@ -2,9 +2,9 @@
 
 Each record is one line of ``W/metrics.jsonl``::
 
-  {"kind": "train", "step": 50, "epoch": 0, "train_loss": 31.2, "learning_rate": 0.001,
-   "elapsed_s": 12.5, "time": 1764300000.0}
-  {"kind": "val", "step": 150, "epoch": 0, "train_loss": 25.1, "val_mae": 20.3,
+  {"kind": "train", "step": 50, "epoch": 1, "train_loss": 31.2, "grad_norm": 40.1,
+   "learning_rate": 0.001, "elapsed_s": 12.5, "time": 1764300000.0}
+  {"kind": "val", "step": 150, "epoch": 1, "train_loss": 25.1, "val_mae": 20.3,
    "val_rmse": 31.0, "val_mape": 14.2, "best_val_mae": 20.3, "learning_rate": 0.001, ...}
 
 (`pandas.read_json(path, lines=True)` reads it.) Numeric fields also go to

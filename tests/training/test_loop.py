@@ -155,6 +155,14 @@ def test_a_corrupt_checkpoint_is_an_error_not_a_fresh_start(
     evaluate(workdir, checkpoint="latest", echo=lambda _: None)
 
 
+def test_missing_latest_checkpoints_are_an_error(trained_run, data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_run[0], workdir)
+  shutil.rmtree(workdir / "checkpoints")
+  with pytest.raises(CheckpointError, match="has a best checkpoint .* but no latest one"):
+    train(tiny_config(data_dir), workdir, show_progress=False, echo=lambda _: None)
+
+
 def test_not_a_run(tmp_path):
   with pytest.raises(IncompatibleRunError, match="holds no training run: config.json is missing"):
     evaluate(tmp_path, echo=lambda _: None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import time
 
@@ -76,3 +77,20 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
         np.testing.assert_allclose(record[key], value, rtol=1e-6, err_msg=where)
       else:
         assert record[key] == value
+
+
+@pytest.mark.slow
+def test_more_epochs_continue_a_finished_run(trained_run, data_dir, subprocess_env, tmp_path):
+  workdir = tmp_path / "longer"
+  shutil.copytree(trained_run[0], workdir)
+  before = read_metrics_log(workdir)
+  process = cli(*train_args(data_dir, workdir, train__epochs=3), env=subprocess_env)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 0, err
+  assert "resuming" in out and "epoch 3/3  step 120" in out
+  records = read_metrics_log(workdir)
+  assert records[: len(before)] == before
+  assert [(r["kind"], r["step"]) for r in records[len(before) :]] == [
+      ("train", 90), ("train", 100), ("train", 110), ("train", 120), ("val", 120)
+  ]
+  assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
