@@ -278,7 +278,7 @@ class ELinFormer(nnx.Module):
       features.append(self.node_embedding((batch, c.in_steps)))
     if self.adaptive_embedding is not None:
       features.append(self.adaptive_embedding((batch,)))
-    dtype = jnp.result_type(*features)
+    dtype = jnp.dtype(c.dtype) if c.dtype else jnp.result_type(*features)
     return jnp.concatenate([f.astype(dtype) for f in features], axis=-1)
 
   def __call__(self, x: Array, *, deterministic: bool | None = None) -> Array:

@@ -219,7 +219,7 @@ class EntropyLinearAttention(nnx.Module):
       *,
       mask: ArrayLike | None = None,
       deterministic: bool | None = None,
-      rngs: nnx.Rngs | None = None,
+      rngs: nnx.Rngs | nnx.RngStream | Array | None = None,
   ) -> Array:
     """Applies multi-head attention (self-attention when `inputs_k` is None).
 
@@ -232,7 +232,8 @@ class EntropyLinearAttention(nnx.Module):
         `[batch..., heads, 1, kv_len]` (key padding) for the linear-time kinds.
       deterministic: disables dropout; overrides the mode set with
         ``model.train()`` / ``model.eval()``.
-      rngs: overrides the dropout stream given at construction.
+      rngs: overrides the dropout stream given at construction (an
+        `nnx.Rngs`, `nnx.RngStream` or key).
 
     Returns:
       Output of shape `[batch..., q_len, out_features]`.

@@ -57,6 +57,14 @@ def tiny_model():
   return model
 
 
+def test_bfloat16_computation_from_the_config():
+  config = tiny_config(dtype="bfloat16")
+  model = nnx.eval_shape(lambda: ELinFormer(config, rngs=nnx.Rngs(0)))
+  x = jax.ShapeDtypeStruct((2, 4, 5, 3), jnp.float32)
+  assert nnx.eval_shape(lambda m, x: m(x, deterministic=True), model, x).dtype == jnp.bfloat16
+  assert model.output_projection.kernel.dtype == jnp.float32  # parameters stay float32
+
+
 def test_interface_at_the_pems08_configuration():
   config = ELinFormerConfig(
       num_nodes=170, in_steps=12, out_steps=12,
