@@ -51,16 +51,17 @@ def kernel_attention(
   Returns:
     `[batch..., q_len, heads, v_dim]`; zeros for a query with no valid key.
   """
-  key_features = key_features * stats.key_weights(key_features, key_mask)[..., None]
-  key_value = jnp.einsum(
-      "...lhf,...lhv->...hfv", key_features, value.astype(jnp.float32), precision=precision
-  )
-  key_sum = jnp.sum(key_features, axis=-3)
-  numerator = jnp.einsum(
-      "...qhf,...hfv->...qhv", query_features, key_value, precision=precision
-  )
-  denominator = jnp.einsum("...qhf,...hf->...qh", query_features, key_sum)
-  return numerator / jnp.maximum(denominator, eps)[..., None]
+  # Heads-major, so that each contraction is a plain batched matrix product.
+  query_features = stats.heads_major(query_features)
+  key_features = stats.heads_major(key_features)
+  if key_mask is not None:
+    key_features = key_features * key_mask[..., None].astype(key_features.dtype)
+  value = stats.heads_major(value.astype(jnp.float32))
+  key_value = jnp.einsum("...lf,...lv->...fv", key_features, value, precision=precision)
+  key_sum = jnp.sum(key_features, axis=-2)
+  numerator = jnp.einsum("...qf,...fv->...qv", query_features, key_value, precision=precision)
+  denominator = jnp.einsum("...qf,...f->...q", query_features, key_sum)
+  return stats.heads_major(numerator / jnp.maximum(denominator, eps)[..., None])
 
 
 def causal_kernel_attention(

@@ -12,12 +12,15 @@ moments over the keys are quadratic forms in `q` of the key moment tensors:
   query (fine for head dims up to 32).
 
 Statistics are always accumulated in float32, whatever the input dtype.
+Internally the arrays are *heads-major* (`[batch..., heads, length, depth]`):
+XLA then runs each contraction as a plain batched matrix product.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from entropy_attention_jax.typing import Array, PrecisionLike
@@ -69,25 +72,52 @@ def safe_count(count: Array) -> Array:
   return jnp.maximum(count, 1.0)
 
 
+def heads_major(x: Array) -> Array:
+  """`[batch..., length, heads, depth]` -> `[batch..., heads, length, depth]`."""
+  return jnp.swapaxes(x, -2, -3)
+
+
 def centered_keys(
     key: Array, key_mask: Array | None = None
 ) -> tuple[Array, Array, Array]:
-  """Centres keys on their valid mean and zeroes the masked ones.
+  """Centres keys on their valid mean, zeroes the masked ones, goes heads-major.
 
   Args:
     key: `[batch..., kv_len, heads, head_dim]`.
     key_mask: optional boolean `[batch..., heads, kv_len]`.
 
   Returns:
-    `(centered, mean, count)`: float32 `[batch..., kv_len, heads, head_dim]`,
-    `[batch..., heads, head_dim]` and `[batch..., heads]`.
+    `(centered, mean, count)`: float32 heads-major
+    `[batch..., heads, kv_len, head_dim]`, `[batch..., heads, head_dim]` and
+    `[batch..., heads]`.
   """
   key = key.astype(jnp.float32)
-  weights = key_weights(key, key_mask)
-  count = jnp.sum(weights, axis=-2)
-  mean = jnp.einsum("...lh,...lhd->...hd", weights, key) / safe_count(count)[..., None]
-  centered = (key - mean[..., None, :, :]) * weights[..., None]
+  mean, count = masked_mean(key, key_mask)
+  # The means are taken in the input layout and the transpose fuses with the
+  # subtraction, so the keys are copied once.
+  centered = heads_major(key) - mean[..., None, :]
+  if key_mask is not None:
+    centered = centered * key_mask[..., None].astype(jnp.float32)
   return centered, mean, count
+
+
+def masked_mean(x: Array, key_mask: Array | None) -> tuple[Array, Array]:
+  """Mean over the valid positions and their count.
+
+  Args:
+    x: `[batch..., kv_len, heads, depth]`.
+    key_mask: optional boolean `[batch..., heads, kv_len]`.
+
+  Returns:
+    `(mean, count)`: float32 `[batch..., heads, depth]` (zeros without valid
+    positions) and `[batch..., heads]`.
+  """
+  x = x.astype(jnp.float32)
+  if key_mask is None:
+    return jnp.mean(x, axis=-3), jnp.full(x.shape[:-3] + x.shape[-2:-1], x.shape[-3], jnp.float32)
+  weights = key_weights(x, key_mask)
+  count = jnp.sum(weights, axis=-2)
+  return jnp.einsum("...lh,...lhd->...hd", weights, x) / safe_count(count)[..., None], count
 
 
 def key_statistics(
@@ -123,19 +153,19 @@ def statistics_of_centered(
     third_moment: bool = False,
     precision: PrecisionLike = None,
 ) -> KeyStatistics:
-  """:func:`key_statistics` from the outputs of :func:`centered_keys`."""
+  """:func:`key_statistics` from the (heads-major) outputs of :func:`centered_keys`."""
   norm = safe_count(count)
   covariance = (
-      jnp.einsum("...lhd,...lhe->...hde", centered, centered, precision=precision)
+      jnp.einsum("...ld,...le->...de", centered, centered, precision=precision)
       / norm[..., None, None]
   )
   # The tiny offset keeps the gradient of the norm finite at zero.
-  max_norm = jnp.max(jnp.sqrt(jnp.sum(centered**2, axis=-1) + 1e-30), axis=-2)
+  max_norm = jnp.max(jnp.sqrt(jnp.einsum("...ld,...ld->...l", centered, centered) + 1e-30), axis=-1)
   third = None
   if third_moment:
-    outer = jnp.einsum("...lhd,...lhe->...lhde", centered, centered)
+    outer = jnp.einsum("...ld,...le->...lde", centered, centered)
     third = (
-        jnp.einsum("...lhde,...lhf->...hdef", outer, centered, precision=precision)
+        jnp.einsum("...lde,...lf->...def", outer, centered, precision=precision)
         / norm[..., None, None, None]
     )
   return KeyStatistics(count, mean, covariance, max_norm, third)
@@ -159,17 +189,27 @@ def score_moments(
   Returns:
     A :class:`ScoreMoments` with `[batch..., q_len, heads]` fields.
   """
-  query = query.astype(jnp.float32) * scale
-  projected = jnp.einsum(
-      "...qhd,...hde->...qhe", query, stats.covariance, precision=precision
-  )
-  variance = jnp.maximum(jnp.sum(projected * query, axis=-1), 0.0)
-  count = jnp.broadcast_to(stats.count[..., None, :], variance.shape)
+  scaled = heads_major(query.astype(jnp.float32) * scale)
+  moments = heads_major_score_moments(scaled, stats, precision=precision)
+  return jax.tree.map(lambda x: jnp.swapaxes(x, -1, -2), moments)
+
+
+def heads_major_score_moments(
+    scaled_query: Array, stats: KeyStatistics, *, precision: PrecisionLike = None
+) -> ScoreMoments:
+  """:func:`score_moments` for τ·q `[batch..., heads, q_len, head_dim]`.
+
+  Returns:
+    A :class:`ScoreMoments` with `[batch..., heads, q_len]` fields.
+  """
+  q = scaled_query
+  projected = jnp.einsum("...qd,...de->...qe", q, stats.covariance, precision=precision)
+  # A dot over the last axis, not sum(a * b, -1): XLA:CPU runs the latter slowly.
+  variance = jnp.maximum(jnp.einsum("...qd,...qd->...q", projected, q), 0.0)
+  count = jnp.broadcast_to(stats.count[..., None], variance.shape)
   third = None
   if stats.third_moment is not None:
-    outer = jnp.einsum("...qhd,...qhe->...qhde", query, query)
-    contracted = jnp.einsum(
-        "...qhde,...hdef->...qhf", outer, stats.third_moment, precision=precision
-    )
-    third = jnp.sum(contracted * query, axis=-1)
+    pairs = jnp.einsum("...qd,...qe->...qde", q, q)
+    contracted = jnp.einsum("...qde,...def->...qf", pairs, stats.third_moment, precision=precision)
+    third = jnp.einsum("...qf,...qf->...q", contracted, q)
   return ScoreMoments(count, variance, third)

@@ -31,9 +31,11 @@ def key_mask_of(keep, heads=2):
 def test_linear_time_output_equals_explicit_weights(estimator, nonneg, masked):
   query, key, value = gaussian_qkv(0, batch=(1,), v_dim=5, score_scale=2.0)
   key_mask = key_mask_of(np.arange(key.shape[-3]) % 3 != 2) if masked else None
-  options = dict(key_mask=key_mask, estimator=estimator, nonneg=nonneg)
-  fast, fast_aux = parallel_eala(query, key, value, **options)
-  reference, weights, ref_aux = naive_eala(query, key, value, **options)
+  options = dict(estimator=estimator, nonneg=nonneg)
+  fast, fast_aux = jax.jit(functools.partial(parallel_eala, **options))(
+      query, key, value, key_mask=key_mask)
+  reference, weights, ref_aux = jax.jit(functools.partial(naive_eala, **options))(
+      query, key, value, key_mask=key_mask)
   np.testing.assert_allclose(fast, reference, atol=2e-5)
   np.testing.assert_allclose(fast_aux.theta, ref_aux.theta, rtol=1e-3, atol=1e-5)
   # The reference really is the weights applied to the values.
@@ -193,8 +195,9 @@ def test_gradients_match_finite_differences(estimator, nonneg):
 def test_gradients_match_the_explicit_form():
   query, key, value = gaussian_qkv(17, batch=(1,), score_scale=1.5)
   cotangent = jax.random.normal(jax.random.key(0), query.shape[:-1] + value.shape[-1:])
-  fast = jax.vjp(lambda *a: parallel_eala(*a, nonneg=True)[0], query, key, value)[1](cotangent)
-  slow = jax.vjp(lambda *a: naive_eala(*a, nonneg=True)[0], query, key, value)[1](cotangent)
+  pullback = lambda f: jax.jit(lambda *a: jax.vjp(f, *a)[1](cotangent))
+  fast = pullback(lambda *a: parallel_eala(*a, nonneg=True)[0])(query, key, value)
+  slow = pullback(lambda *a: naive_eala(*a, nonneg=True)[0])(query, key, value)
   for name, got, want in zip("qkv", fast, slow):
     np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"d{name}")
 

@@ -19,22 +19,20 @@ from entropy_attention_jax.entropy import estimators, stats
 from entropy_attention_jax.typing import Array, PrecisionLike
 
 
-def anchored_radius(
-    centered: Array, key_mean: Array, key: Array, key_mask: Array | None
-) -> Array:
-  """`max_j ||k_j − a|| + ||k̄ − a||` with `a` the first valid key, `[batch..., heads]`.
+def anchored_radius(centered: Array, key_mean: Array, anchor: Array, key_mask: Array | None) -> Array:
+  """`max_j ||k_j − a|| + ||k̄ − a||` over valid keys, `[batch..., heads]`.
 
   Args:
-    centered: masked centred keys `[batch..., kv_len, heads, head_dim]`.
+    centered: masked centred keys, heads-major `[batch..., heads, kv_len, head_dim]`.
     key_mean: `[batch..., heads, head_dim]`.
-    key: the raw keys (for the anchor).
+    anchor: a, the first valid key, `[batch..., heads, head_dim]`.
     key_mask: optional boolean `[batch..., heads, kv_len]`.
   """
-  offset = key_mean - theta_lib.first_valid_key(key, key_mask)  # k̄ − a
-  weights = stats.key_weights(key, key_mask)
-  # k_j − a = (k_j − k̄) + (k̄ − a), zeroed on invalid keys.
-  distances = theta_lib.key_norm(centered + offset[..., None, :, :] * weights[..., None])
-  return jnp.max(distances * weights, axis=-2) + theta_lib.key_norm(offset)
+  offset = key_mean - anchor  # k̄ − a
+  shifted = centered + offset[..., None, :]  # k_j − a
+  if key_mask is not None:
+    shifted = shifted * key_mask[..., None]
+  return jnp.max(theta_lib.key_norm(shifted), axis=-1) + theta_lib.key_norm(offset)
 
 
 def parallel_eala(
@@ -70,38 +68,38 @@ def parallel_eala(
     :class:`~.theta.EalaAux`. Heads with no valid key give zeros.
   """
   estimator = estimators.get_estimator(estimator)
+  bound_kind = theta_lib.resolve_nonneg(nonneg, False, "parallel_eala")
   tau = _checks.resolve_scale(scale, query.shape[-1])
+  # Heads-major throughout: every contraction is a batched matrix product.
+  scaled_query = stats.heads_major(query.astype(jnp.float32) * tau)
   centered, key_mean, count = stats.centered_keys(key, key_mask)
   key_stats = stats.statistics_of_centered(
       centered, key_mean, count,
       third_moment=estimator.needs_third_moment, precision=precision,
   )
-  norm = stats.safe_count(count)[..., None]
-  value = value.astype(jnp.float32)
-  weights = stats.key_weights(key, key_mask)
-  value_mean = jnp.einsum("...lh,...lhv->...hv", weights, value) / norm
+  value_mean, _ = stats.masked_mean(value, key_mask)
   # Masked keys are zero in `centered`, so they drop out of S by themselves.
-  key_value = (
-      jnp.einsum("...lhd,...lhv->...hdv", centered, value, precision=precision)
-      / norm[..., None]
-  )
+  key_value = jnp.einsum(
+      "...ld,...lv->...dv", centered, stats.heads_major(value.astype(jnp.float32)),
+      precision=precision,
+  ) / stats.safe_count(count)[..., None, None]
 
-  moments = stats.score_moments(query, key_stats, tau, precision=precision)
+  moments = stats.heads_major_score_moments(scaled_query, key_stats, precision=precision)
   entropy_target = estimator(moments)
-  scaled_query = query.astype(jnp.float32) * tau
   bound = None
-  bound_kind = theta_lib.resolve_nonneg(nonneg, False, "parallel_eala")
-  if bound_kind == "centered":
-    radius = key_stats.max_centered_norm
-  elif bound_kind == "anchored":
-    radius = anchored_radius(centered, key_mean, key, key_mask)
   if bound_kind is not None:
-    bound = theta_lib.nonneg_theta_bound(scaled_query, radius[..., None, :])
+    if bound_kind == "centered":
+      radius = key_stats.max_centered_norm
+    else:
+      anchor = theta_lib.first_valid_key(key, key_mask)
+      radius = anchored_radius(centered, key_mean, anchor, key_mask)
+    bound = theta_lib.heads_major_nonneg_theta_bound(scaled_query, radius[..., None])
   theta = theta_lib.solve_theta(
       entropy_target, moments, bound=bound,
       theta_scale=theta_scale, fixed_theta=fixed_theta,
   )
-  output = value_mean[..., None, :, :] + theta[..., None] * jnp.einsum(
-      "...qhd,...hdv->...qhv", scaled_query, key_value, precision=precision
+  output = value_mean[..., None, :] + theta[..., None] * jnp.einsum(
+      "...qd,...dv->...qv", scaled_query, key_value, precision=precision
   )
-  return output, theta_lib.EalaAux(theta, entropy_target)
+  per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [batch..., heads, q_len] -> [..., q_len, heads]
+  return stats.heads_major(output), theta_lib.EalaAux(per_query(theta), per_query(entropy_target))

@@ -36,7 +36,7 @@ class EalaAux(NamedTuple):
 
 def key_norm(x: Array) -> Array:
   """||x|| over the last axis; the tiny offset keeps its gradient finite at 0."""
-  return jnp.sqrt(jnp.sum(x**2, -1) + 1e-30)
+  return jnp.sqrt(jnp.einsum("...d,...d->...", x, x) + 1e-30)
 
 
 def first_valid_key(key: Array, key_mask: Array | None) -> Array:
@@ -127,8 +127,15 @@ def nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
   Returns:
     The bound, `[batch..., q_len, heads]` (`inf` where τ‖q‖r = 0).
   """
-  query_norm = jnp.sqrt(jnp.sum(scaled_query.astype(jnp.float32) ** 2, -1) + 1e-30)
-  reach = query_norm * key_radius
+  return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
+
+
+def heads_major_nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
+  """:func:`nonneg_theta_bound` for τ·q `[batch..., heads, q_len, head_dim]`."""
+  return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
+
+
+def _bound(reach: Array) -> Array:
   return jnp.where(reach > 0, 1.0 / jnp.where(reach > 0, reach, 1.0), jnp.inf)
 
 
