@@ -399,22 +399,27 @@ def train(
         workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step,
         enabled=jax.process_index() == 0,
     )
+    trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:
-      _Trainer(run, checkpoints, log, echo, show_progress).fit(state, progress)
+      trainer.fit(state, progress)
     finally:
       log.close()
   if not evaluate_test:
     return None
-  return evaluate_run(run, checkpoint="best", split="test", echo=echo)
+  return evaluate_run(run, checkpoint="best", split="test", echo=echo, eval_step=trainer.eval_step)
 
 
 def evaluate_run(
     run: Run, *, checkpoint: str = "best", split: str = "test", echo: Echo = _echo,
-    write: bool = True,
+    write: bool = True, eval_step: Callable | None = None,
 ) -> dict[str, Any]:
-  """Evaluates a built run's checkpoint on a split; writes ``W/<split>_metrics.json``."""
+  """Evaluates a built run's checkpoint on a split; writes ``W/<split>_metrics.json``.
+
+  `eval_step` reuses an already jitted step of this run (`run.jitted_eval_step()`).
+  """
   variables, step = restore_variables(run, checkpoint)
-  result = evaluate_split(run, run.jitted_eval_step(), variables, run.data.splits[split])
+  eval_step = run.jitted_eval_step() if eval_step is None else eval_step
+  result = evaluate_split(run, eval_step, variables, run.data.splits[split])
   if write and jax.process_index() == 0:
     write_metrics(run.workdir / f"{split}_metrics.json", result)
   echo(metrics_lib.format_table(
