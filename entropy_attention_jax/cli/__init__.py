@@ -13,7 +13,10 @@ import importlib
 import sys
 
 # Modules providing `register(subparsers)`, in the order their commands are listed.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("entropy_attention_jax.cli.data",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "entropy_attention_jax.cli.data",
+    "entropy_attention_jax.cli.train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

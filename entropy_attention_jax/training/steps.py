@@ -1,0 +1,138 @@
+"""The jitted train, evaluation and prediction steps (pure functions of state and batch).
+
+Each factory returns a plain Python function; :func:`jit_train_step` and
+:func:`jit_eval_step` compile it for a mesh with explicit shardings (state
+replicated, batch split), the train step donating its state. Tests wrap the
+plain functions in `chex.assert_max_traces` before jitting.
+
+Batches are dicts of `x` `[batch, in_steps, nodes, features]` (z-scored
+inputs and time features), `y` `[batch, out_steps, nodes, 1]` (original
+scale) and `valid` `[batch]` (False for padding rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from entropy_attention_jax.training.losses import forecasting_loss, target_mask
+from entropy_attention_jax.training.metrics import ErrorSums, error_sums
+from entropy_attention_jax.training.sharding import batch_sharded, replicated
+from entropy_attention_jax.training.state import ModelDef, TrainState, dropout_key
+
+Batch = Mapping[str, jax.Array]
+
+
+def _forecast(
+    model_def: ModelDef, scaler: Any, params, fixed, x: jax.Array, dropout: jax.Array | None = None
+) -> jax.Array:
+  """The model's forecast on the original scale, `[batch, out_steps, nodes, 1]`.
+
+  With a `dropout` key, every dropout stream is re-seeded from it (each
+  stream its own fold) and dropout is on; without, it is off.
+  """
+  model = model_def.merge(params, fixed)
+  if dropout is not None:
+    nnx.reseed(model, dropout=dropout)
+  return scaler.inverse_transform(model(x, deterministic=dropout is None))
+
+
+def make_train_step(
+    model_def: ModelDef,
+    optimizer: optax.GradientTransformation,
+    scaler: Any,
+    *,
+    loss: str = "huber",
+    huber_delta: float = 1.0,
+    mask_zeros: bool = True,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+  """One optimiser step on the loss of one batch.
+
+  Args:
+    model_def: the split model.
+    optimizer: the optimiser whose state is in `TrainState.opt_state`.
+    scaler: the data's `StandardScaler`; predictions go back to the original
+      scale with `scaler.inverse_transform` before the loss.
+    loss: ``"huber"`` or ``"mae"``.
+    huber_delta: Huber's threshold.
+    mask_zeros: leave zero targets out of the loss.
+
+  Returns:
+    `train_step(state, batch) -> (new_state, measurements)`, measurements
+    `{"loss", "grad_norm"}` float32 scalars.
+  """
+
+  def loss_fn(params, fixed, batch: Batch, key: jax.Array) -> jax.Array:
+    # Dropout masks depend on (seed, step) only, so resuming is exact.
+    predictions = _forecast(model_def, scaler, params, fixed, batch["x"], dropout=key)
+    mask = target_mask(batch["y"], batch["valid"], mask_zeros=mask_zeros)
+    return forecasting_loss(predictions, batch["y"], mask, kind=loss, huber_delta=huber_delta)
+
+  def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+    value, grads = jax.value_and_grad(loss_fn)(state.params, state.fixed, batch, dropout_key(state))
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    new_state = state.replace(
+        step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
+    )
+    return new_state, {"loss": value, "grad_norm": optax.tree.norm(grads)}
+
+  return train_step
+
+
+def make_eval_step(model_def: ModelDef, scaler: Any) -> Callable[..., ErrorSums]:
+  """Per-step error sums of one batch with dropout off.
+
+  Returns:
+    `eval_step(params, fixed, batch) -> ErrorSums` of `[out_steps]` float32.
+  """
+
+  def eval_step(params, fixed, batch: Batch) -> ErrorSums:
+    predictions = _forecast(model_def, scaler, params, fixed, batch["x"])
+    return error_sums(predictions, batch["y"], batch["valid"])
+
+  return eval_step
+
+
+def make_predict_step(model_def: ModelDef, scaler: Any) -> Callable[..., jax.Array]:
+  """Forecasts of one batch on the original scale, dropout off.
+
+  Returns:
+    `predict_step(params, fixed, batch) -> [batch, out_steps, nodes, 1]`.
+  """
+
+  def predict_step(params, fixed, batch: Batch) -> jax.Array:
+    return _forecast(model_def, scaler, params, fixed, batch["x"])
+
+  return predict_step
+
+
+def jit_train_step(train_step: Callable, mesh: Mesh) -> Callable:
+  """`train_step` compiled for `mesh`: state replicated and donated, batch split."""
+  return jax.jit(
+      train_step,
+      in_shardings=(replicated(mesh), batch_sharded(mesh)),
+      out_shardings=replicated(mesh),
+      donate_argnums=0,
+  )
+
+
+def jit_eval_step(step: Callable, mesh: Mesh, *, split_output: bool = False) -> Callable:
+  """An eval or predict step compiled for `mesh` (variables replicated, batch split).
+
+  Args:
+    step: `step(params, fixed, batch)`.
+    mesh: the device mesh.
+    split_output: the output is per sample (predictions) and stays split
+      over the devices; otherwise it is replicated (sums).
+  """
+  out = batch_sharded(mesh) if split_output else replicated(mesh)
+  return jax.jit(
+      step,
+      in_shardings=(replicated(mesh), replicated(mesh), batch_sharded(mesh)),
+      out_shardings=out,
+  )
