@@ -128,84 +128,113 @@ def compile_train_step(config: ELinFormerConfig, batch: int):
 
 
 def measure_step(config: ELinFormerConfig, batch: int, compiled, *, budget_s: float
-                 ) -> tuple[float, int]:
-  """Median step time after one warm-up, and the number of timed runs.
+                 ) -> dict[str, float]:
+  """Median wall and CPU time of a step after one warm-up, and the number of runs.
 
-  Up to 3 timed runs, fewer once `budget_s` is spent (slow softmax steps).
+  Up to 3 timed runs, fewer once `budget_s` is spent (slow softmax steps). CPU
+  time (this process, all threads) is less disturbed than wall time when other
+  jobs share the machine.
   """
   _, params, rest = nnx.split(ELinFormer(config, rngs=nnx.Rngs(0)), nnx.Param, ...)
   x, targets = make_inputs(config, batch)
   run = lambda: jax.block_until_ready(compiled(params, rest, x, targets))
   run()  # warm-up: first touches of the buffers
-  times = []
-  while len(times) < 3 and (not times or sum(times) < budget_s):
-    start = time.perf_counter()
+  wall, cpu = [], []
+  while len(wall) < 3 and (not wall or sum(wall) < budget_s):
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     run()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times), len(times)
+    wall.append(time.perf_counter() - wall_start)
+    cpu.append(time.process_time() - cpu_start)
+  return {"seconds": statistics.median(wall), "cpu_seconds": statistics.median(cpu),
+          "runs": len(wall)}
 
 
-def largest_fitting_batch(config: ELinFormerConfig, batches: tuple[int, ...], limit: float):
-  """`(batch, compiled)` for the largest batch whose step fits `limit`.
+class StepPrograms:
+  """Compiled training steps of one node count, by kind and batch (compiled once)."""
 
-  Memory is close to linear in the batch, so after the first compile the next
-  candidate is predicted from it; every candidate is still verified. When
-  nothing fits, returns `(None, step compiled at the smallest batch)`.
-  """
-  index = 0
-  while True:
-    compiled = compile_train_step(config, batches[index])
-    peak = bu.compiled_peak_bytes(compiled)
-    if peak <= limit:
-      return batches[index], compiled
-    if index == len(batches) - 1:
-      return None, compiled
-    per_sample = peak / batches[index]
-    index = next(
-        (i for i in range(index + 1, len(batches)) if per_sample * batches[i] <= limit),
-        len(batches) - 1,
-    )
-
-
-def scaling_section(nodes, *, batches, fit_limit, memory_share, budget_s):
-  """Both kinds at the largest batch where both fit, else at EALA's largest.
-
-  A step runs only if it fits `fit_limit` and `memory_share` of the memory
-  available when its node count comes up (the machine may be shared).
-  """
-  records = []
-  for num_nodes in nodes:
-    run_limit = bu.available_memory_bytes() * memory_share
-    limit = min(fit_limit, run_limit)
-    configs = {
+  def __init__(self, num_nodes: int, batches: tuple[int, ...]):
+    self.batches = batches
+    self.configs = {
         kind: ELinFormerConfig(num_nodes=num_nodes, temporal_attention=kind, spatial_attention=kind)
         for kind in ("eala", "softmax")
     }
-    batch, softmax_step = largest_fitting_batch(configs["softmax"], batches, limit)
-    if batch is not None:
-      compiled = {"eala": compile_train_step(configs["eala"], batch), "softmax": softmax_step}
-    else:
-      batch, eala_step = largest_fitting_batch(configs["eala"], batches, limit)
-      batch = batches[-1] if batch is None else batch
-      compiled = {"eala": eala_step, "softmax": compile_train_step(configs["softmax"], batch)}
-    for kind, program in compiled.items():
-      peak = bu.compiled_peak_bytes(program)
-      record = {"nodes": num_nodes, "batch": batch, "kind": kind, "peak_bytes": peak,
-                "fits": peak <= fit_limit, "run_limit_bytes": run_limit, "seconds": None,
-                "runs": 0}
+    self._compiled = {}
+
+  def compiled(self, kind: str, batch: int):
+    if (kind, batch) not in self._compiled:
+      self._compiled[(kind, batch)] = compile_train_step(self.configs[kind], batch)
+    return self._compiled[(kind, batch)]
+
+  def peak(self, kind: str, batch: int) -> int:
+    return bu.compiled_peak_bytes(self.compiled(kind, batch))
+
+  def largest_fitting_batch(self, kind: str, limit: float) -> int | None:
+    """The largest batch of the ladder whose step fits `limit`, or None.
+
+    Memory is close to linear in the batch, so after a compile the next
+    candidate is predicted from it; every candidate is still verified.
+    """
+    index = 0
+    while True:
+      peak = self.peak(kind, self.batches[index])
       if peak <= limit:
-        record["seconds"], record["runs"] = measure_step(
-            configs[kind], batch, program, budget_s=budget_s
-        )
+        return self.batches[index]
+      if index == len(self.batches) - 1:
+        return None
+      per_sample = peak / self.batches[index]
+      index = next(
+          (i for i in range(index + 1, len(self.batches))
+           if per_sample * self.batches[i] <= limit),
+          len(self.batches) - 1,
+      )
+
+
+def wait_for_memory(needed: float, timeout_s: float) -> bool:
+  """Waits until `needed` bytes (plus 2 GiB headroom) are free; False on timeout."""
+  deadline = time.monotonic() + timeout_s
+  while bu.available_memory_bytes() < needed + 2 * GIB:
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(5)
+  return True
+
+
+def scaling_section(nodes, *, batches, fit_limit, run_limit, wait_s, budget_s):
+  """Both kinds at the largest batch where both steps fit `run_limit`, else EALA's largest.
+
+  `fit_limit` is the memory the question is about (24 GiB); `run_limit` is what
+  a step may take here, fixed so that the choice of batch does not depend on
+  what else runs on the machine. Before each run the free memory is awaited.
+  """
+  records = []
+  for num_nodes in nodes:
+    programs = StepPrograms(num_nodes, batches)
+    batch = (
+        programs.largest_fitting_batch("softmax", run_limit)
+        or programs.largest_fitting_batch("eala", run_limit)
+        or batches[-1]
+    )
+    for kind in ("eala", "softmax"):
+      peak = programs.peak(kind, batch)
+      record = {
+          "nodes": num_nodes, "batch": batch, "kind": kind, "peak_bytes": peak,
+          "fits": peak <= fit_limit, "seconds": None, "cpu_seconds": None, "runs": 0,
+          "largest_batch_fitting": programs.largest_fitting_batch(kind, fit_limit),
+      }
+      if peak <= run_limit and wait_for_memory(peak, wait_s):
+        record.update(measure_step(
+            programs.configs[kind], batch, programs.compiled(kind, batch), budget_s=budget_s
+        ))
       records.append(record)
       timing = "" if record["seconds"] is None else (
-          f" {bu.format_seconds(record['seconds'])} (median of {record['runs']})")
+          f" {bu.format_seconds(record['seconds'])}, CPU {bu.format_seconds(record['cpu_seconds'])}"
+          f" (median of {record['runs']})")
       print(f"  N={num_nodes} batch={batch} {kind}: peak {bu.format_bytes(peak)}{timing}",
             flush=True)
   return records
 
 
-def scaling_table(records, fit_limit: float) -> str:
+def scaling_table(records, fit_limit: float, run_limit: float) -> str:
   by_key = {(r["nodes"], r["kind"]): r for r in records}
   rows = []
   for num_nodes in sorted({r["nodes"] for r in records}):
@@ -213,23 +242,29 @@ def scaling_table(records, fit_limit: float) -> str:
 
     def cell(r):
       if r["seconds"] is not None:
-        return f"{bu.format_seconds(r['seconds'])} ({r['runs']})"
+        return (f"{bu.format_seconds(r['seconds'])}, CPU {bu.format_seconds(r['cpu_seconds'])}"
+                f" ({r['runs']})")
       if not r["fits"]:
         return (f"does not fit: needs {r['peak_bytes'] / GIB:.1f} GiB"
                 " (measured by XLA buffer assignment)")
-      return (f"not run: fits {fit_limit / GIB:.0f} GiB but exceeds the"
-              f" {r['run_limit_bytes'] / GIB:.1f} GiB free here")
+      if r["peak_bytes"] > run_limit:
+        return f"not run: over the {run_limit / GIB:.0f} GiB run limit"
+      return "not run: memory did not come free"
 
     both = eala["seconds"] and softmax["seconds"]
+    fitting = "/".join(str(r["largest_batch_fitting"] or "none") for r in (eala, softmax))
     rows.append([
         num_nodes, eala["batch"], cell(eala), cell(softmax),
         f"{softmax['seconds'] / eala['seconds']:.1f}×" if both else "—",
+        f"{softmax['cpu_seconds'] / eala['cpu_seconds']:.1f}×" if both else "—",
         bu.format_bytes(eala["peak_bytes"]), bu.format_bytes(softmax["peak_bytes"]),
-        f"{softmax['peak_bytes'] / eala['peak_bytes']:.1f}×",
+        f"{softmax['peak_bytes'] / eala['peak_bytes']:.1f}×", fitting,
     ])
   return bu.markdown_table(
       ["nodes", "batch", "EALA step (runs)", "softmax step (runs)", "time softmax/EALA",
-       "EALA peak", "softmax peak", "peak softmax/EALA"], rows,
+       "CPU time softmax/EALA",
+       "EALA peak", "softmax peak", "peak softmax/EALA",
+       f"largest batch within {fit_limit / GIB:.0f} GiB (EALA/softmax)"], rows,
   )
 
 
@@ -242,8 +277,10 @@ def main(argv=None):
                       help="memory a step must fit in (the issue's 24 GiB)")
   parser.add_argument("--budget-s", type=float, default=60.0,
                       help="timed runs stop once they took this long (at least one)")
-  parser.add_argument("--memory-share", type=float, default=0.8,
-                      help="run a step only within this share of the free memory")
+  parser.add_argument("--run-gib", type=float, default=16.0,
+                      help="largest step run here (the machine may be shared)")
+  parser.add_argument("--wait-s", type=float, default=600.0,
+                      help="how long to wait for memory to come free before a run")
   parser.add_argument("--out", default="results/bench_elinformer", help="directory for CSV/JSON/MD")
   args = parser.parse_args(argv)
 
@@ -259,17 +296,18 @@ def main(argv=None):
 
   print("## One training step (forward + backward, dropout on), 12 -> 12 steps, float32\n",
         flush=True)
+  run_limit = min(args.run_gib * GIB, fit_limit)
   records = scaling_section(
-      nodes, batches=batches, fit_limit=fit_limit, memory_share=args.memory_share,
+      nodes, batches=batches, fit_limit=fit_limit, run_limit=run_limit, wait_s=args.wait_s,
       budget_s=args.budget_s,
   )
-  free = sorted(r["run_limit_bytes"] / GIB for r in records)
-  table = scaling_table(records, fit_limit) + (
-      f"\n\nBatch: the largest of {list(batches)} at which both kinds' steps fit both"
-      f" {fit_limit / GIB:.0f} GiB and {args.memory_share:.0%} of the memory free at the"
-      f" time ({free[0]:.1f}–{free[-1]:.1f} GiB), else EALA's largest. Peak = XLA buffer"
-      " assignment of the compiled step (arguments + outputs + temporaries). Time: median"
-      " of the timed runs (in parentheses) after one warm-up."
+  table = scaling_table(records, fit_limit, run_limit) + (
+      f"\n\nBatch: the largest of {list(batches)} at which both kinds' steps fit the"
+      f" {run_limit / GIB:.0f} GiB run limit of this shared machine, else EALA's largest;"
+      f" the last column gives the largest within {fit_limit / GIB:.0f} GiB. Peak = XLA"
+      " buffer assignment of the compiled step (arguments + outputs + temporaries). Time:"
+      " median wall time of the timed runs (in parentheses) after one warm-up; CPU: the"
+      " process's CPU time over all threads, steadier when other jobs share the CPUs."
   )
   print("\n" + table)
   bu.write_results(args.out, "training_step", records, table)

@@ -141,7 +141,9 @@ class ELinFormerConfig:
             f" one of {sorted(ATTENTION_FUNCTIONS)}."
         )
     if not 0.0 <= self.dropout_rate < 1.0:
-      raise ValueError(f"ELinFormerConfig: dropout_rate must be in [0, 1), got {self.dropout_rate}.")
+      raise ValueError(
+          f"ELinFormerConfig: dropout_rate must be in [0, 1), got {self.dropout_rate}."
+      )
 
   @property
   def model_dim(self) -> int:

@@ -34,8 +34,8 @@ _LAYER_CONTROLLED = frozenset({
     "features", "feature_key",
 })
 # Options of the attention functions that do not shape the explicit weights
-# returned by `attention_weights` (numerical floors, kernel selection).
-_OUTPUT_ONLY_OPTIONS = frozenset({"eps", "implementation", "num_features"})
+# returned by `attention_weights` (numerical floors, kernel and chunk choices).
+_OUTPUT_ONLY_OPTIONS = frozenset({"eps", "implementation", "num_features", "chunk_size"})
 _DEFAULT_NUM_FEATURES = inspect.signature(performer_attention).parameters[
     "num_features"
 ].default

@@ -29,7 +29,8 @@ def test_transformer_block_is_post_norm_residual():
   # Recompute the documented formula from the sublayers (dropout is exercised
   # in the attention layer's and the model's tests).
   h = block.attention_norm(x + block.attention(x))
-  np.testing.assert_allclose(output, block.feed_forward_norm(h + block.feed_forward(h)), rtol=1e-5, atol=1e-5)
+  expected = block.feed_forward_norm(h + block.feed_forward(h))
+  np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
   # Post-norm: the output is layer-normalised (unit scale, zero bias at init).
   np.testing.assert_allclose(jnp.mean(output, -1), 0.0, atol=1e-5)
   np.testing.assert_allclose(jnp.std(output, -1), 1.0, rtol=1e-3)

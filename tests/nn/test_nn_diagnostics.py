@@ -19,7 +19,10 @@ from entropy_attention_jax.nn import (
 HEADS, FEATURES, LENGTH = 2, 16, 7
 EXPECTED_NAMES = {
     "eala": {"theta", "entropy_target", "softmax_entropy", "attention_weights"},
-    **{kind: {"softmax_entropy", "attention_weights"} for kind in ("softmax", "linear", "performer", "taylor")},
+    **{
+        kind: {"softmax_entropy", "attention_weights"}
+        for kind in ("softmax", "linear", "performer", "taylor")
+    },
 }
 
 
@@ -70,6 +73,12 @@ def test_eala_diagnostics_are_the_quantities_they_name(x):
   weights, value = diagnostics[""]["attention_weights"], layer.value(x)
   heads_output = jnp.einsum("...hqk,...khv->...qhv", weights, value)
   np.testing.assert_allclose(layer.out(heads_output), layer(x), rtol=1e-4, atol=1e-4)
+
+
+def test_output_only_options_do_not_reach_the_weights(x):
+  layer = make_layer("linear", attention_options={"eps": 1e-5, "chunk_size": 4})
+  _, diagnostics = capture_attention_diagnostics(layer, x)
+  chex.assert_shape(diagnostics[""]["attention_weights"], (2, 3, HEADS, LENGTH, LENGTH))
 
 
 def test_long_sequences_skip_explicit_weights(x):

@@ -48,7 +48,10 @@ def test_adaptive_embedding_broadcast_and_xavier_range():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: PeriodicEmbedding(0, 4, rngs=nnx.Rngs(0)), lambda: AdaptiveEmbedding((5,), rngs=nnx.Rngs(0))],
+    [
+        lambda: PeriodicEmbedding(0, 4, rngs=nnx.Rngs(0)),
+        lambda: AdaptiveEmbedding((5,), rngs=nnx.Rngs(0)),
+    ],
 )
 def test_bad_sizes_raise(make):
   with pytest.raises(ValueError, match="must"):
