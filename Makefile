@@ -18,7 +18,7 @@ DEMO_TRAIN = $(PY) -m entropy_attention_jax train --dataset synthetic_traffic \
 	--data-dir $(DEMO_DATA) --preset small \
 	--spatial-attention $(ATTENTION) --temporal-attention $(ATTENTION)
 
-.PHONY: test test-fast demo demo-long bench clean
+.PHONY: test test-fast demo demo-long bench experiments experiments-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,25 @@ demo-long: $(STAMP)
 	$(DEMO_TRAIN) --workdir $(DEMO_DIR)/$(ATTENTION)-long --days 28 --epochs 20 \
 		--set train.patience=6 --set optim.milestones=6,12
 
+# Benchmarks: each prints its table and writes CSV/JSON/Markdown under results/.
 bench: $(STAMP)
 	$(PY) experiments/bench_attention.py
 	$(PY) experiments/bench_entropy.py
+	$(PY) experiments/bench_entropy.py --keys exponential --lengths 1024
+	$(PY) experiments/theta_ablation.py
+	$(PY) experiments/bench_elinformer.py
+	$(PY) experiments/bench_training.py
+	$(PY) experiments/bench_data.py
+
+# The paper's analysis: tables and figures under results/ (git-ignored).
+EXPERIMENTS = accuracy efficiency fidelity balance
+experiments: $(STAMP)
+	for e in $(EXPERIMENTS); do $(PY) experiments/$$e.py || exit 1; done
+	$(PY) experiments/run_notebooks.py
+
+experiments-quick: $(STAMP)
+	for e in $(EXPERIMENTS); do $(PY) experiments/$$e.py --quick || exit 1; done
+	$(PY) experiments/run_notebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
