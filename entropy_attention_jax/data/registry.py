@@ -8,8 +8,10 @@ one built from the same input is reused.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import shutil
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -209,12 +211,26 @@ def build_dataset(
     # An explicit overwrite, or the leftovers of a build that did not finish.
     shutil.rmtree(builder.data_path)
     builder = make_builder(name, data_dir, **options)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=str(manual_dir), try_download_gcs=False
-      ),
-  )
+  with _progress_bars(sys.stderr.isatty()):
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir), try_download_gcs=False
+        ),
+    )
   return _read_info(builder.data_path, config_name)
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool):
+  """TFDS's build progress bars on or off for one build (a terminal wants them, logs do not)."""
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+
+  previous = getattr(tqdm_utils, "_active", True)
+  tfds.display_progress_bar(enabled)
+  try:
+    yield
+  finally:
+    tfds.display_progress_bar(previous)
 
 
 def read_built_series(path: str | pathlib.Path, config_name: str | None = None) -> Series:
