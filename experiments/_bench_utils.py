@@ -24,6 +24,11 @@ def available_memory_bytes() -> int:
   return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def physical_memory_bytes() -> int:
+  """Total physical memory of the machine."""
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def compiled_peak_bytes(compiled: Any) -> int:
   """Peak device memory of a compiled XLA program, from its buffer assignment.
 

@@ -6,7 +6,9 @@ compiled program (XLA buffer assignment: arguments + outputs + temporaries), and
 the ratios to softmax attention measured in the same run (causal kinds against
 causal softmax). A configuration whose peak exceeds the available memory is
 compiled but not run, and reported as "does not fit" with the memory it would
-need. A second table gives decoding throughput: one causal EALA step from its
+need; one that fits the machine but exceeds the run limit (a share of the
+free memory, because XLA's runtime needs more than its buffer assignment) is
+reported as not run. A second table gives decoding throughput: one causal EALA step from its
 recurrent state versus softmax attention of the new query over the whole
 prefix (a KV cache), at several positions.
 
@@ -63,7 +65,7 @@ def programs(fn, shape):
   }
 
 
-def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, budget_s):
+def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, run_limit, budget_s):
   records = []
   for length in lengths:
     shape = (1, length, heads, head_dim)
@@ -74,7 +76,8 @@ def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, budget_s):
       for mode, compiled in programs(fn, shape).items():
         peak = bu.compiled_peak_bytes(compiled)
         record[f"{mode}_peak_bytes"] = peak
-        if peak > memory_limit:
+        record[f"{mode}_fits"] = peak <= memory_limit
+        if peak > run_limit:
           record[f"{mode}_seconds"] = None
           continue
         record[f"{mode}_seconds"] = bu.median_seconds(
@@ -92,8 +95,11 @@ def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, budget_s):
 
 def _time(record, mode):
   seconds = record[f"{mode}_seconds"]
+  needs = bu.format_bytes(record[f"{mode}_peak_bytes"])
+  if seconds is None and not record[f"{mode}_fits"]:
+    return f"does not fit (needs {needs})"
   if seconds is None:
-    return f"does not fit (needs {bu.format_bytes(record[f'{mode}_peak_bytes'])})"
+    return f"not run (needs {needs}, over the run limit)"
   return bu.format_seconds(seconds)
 
 
@@ -190,7 +196,11 @@ def main(argv=None):
   parser.add_argument("--budget-s", type=float, default=2.0, help="timing budget per program")
   parser.add_argument(
       "--memory-limit-gib", type=float, default=None,
-      help="run only programs whose peak fits (default: MemAvailable)",
+      help="memory a program must fit to be possible (default: physical memory)",
+  )
+  parser.add_argument(
+      "--run-fraction", type=float, default=0.5,
+      help="run only programs whose peak is below this share of the free memory",
   )
   parser.add_argument("--no-causal", action="store_true", help="skip the causal rows")
   parser.add_argument("--decode-positions", type=int, nargs="*", default=None,
@@ -199,16 +209,16 @@ def main(argv=None):
   args = parser.parse_args(argv)
 
   lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
-  limit = (
-      args.memory_limit_gib * 2**30 if args.memory_limit_gib else bu.available_memory_bytes() * 0.9
-  )
+  limit = args.memory_limit_gib * 2**30 if args.memory_limit_gib else bu.physical_memory_bytes()
+  run_limit = min(limit, bu.available_memory_bytes() * args.run_fraction)
   print(f"# Attention benchmark — {bu.machine_description()}")
   print(f"batch 1, heads {args.heads}, head_dim {args.head_dim}, float32;"
-        f" memory limit {bu.format_bytes(limit)}\n", flush=True)
+        f" fits: {bu.format_bytes(limit)}; run limit {bu.format_bytes(run_limit)}\n", flush=True)
   budget_s = 0.5 if args.quick else args.budget_s
   records = measure(
       attention_fns(args.num_features, args.head_dim, causal=not args.no_causal), lengths,
-      heads=args.heads, head_dim=args.head_dim, memory_limit=limit, budget_s=budget_s,
+      heads=args.heads, head_dim=args.head_dim, memory_limit=limit, run_limit=run_limit,
+      budget_s=budget_s,
   )
   result = table(records) + "\n\n" + summary(records)
   print("\n" + result)

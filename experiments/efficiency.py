@@ -50,7 +50,7 @@ def plot(attention_records, step_records, path: pathlib.Path) -> None:
   axes[0, 0].set(xlabel="sequence length L", ylabel="forward time (s)",
                  title="attention forward, batch 1, 4 heads, d = 32")
   axes[0, 1].set(xlabel="sequence length L", ylabel="forward peak memory (GiB)",
-                 title="hollow only: does not fit, memory it would need")
+                 title="hollow only: not run, at the memory it would need")
   for kind in ("eala", "softmax"):
     rows = [r for r in step_records if r["kind"] == kind]
     ran = [(r["nodes"], r["seconds"]) for r in rows if r["seconds"] is not None]
