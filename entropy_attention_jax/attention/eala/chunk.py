@@ -1,14 +1,11 @@
 """Causal EALA, chunked-parallel: the training form.
 
-The sequence is cut into chunks of `chunk_size`. Each chunk's key sums are
-taken at once, and an exclusive prefix over the chunk axis gives the anchored
-statistics of all earlier chunks (an :class:`EalaState` per chunk); inside a
-chunk the queries add the earlier keys of their own chunk through a causally
-masked `[chunk, chunk]` score block. Everything is batched over chunks — no
-sequential scan. Memory per head is `O(L · d + L · chunk + (L / chunk) · d ·
-(d + d_v))`, which is `O(L · d)` for `chunk ≥ d` (`(L / chunk) · d³` more with
-a third-moment estimator); no `[L, L]` matrix and no `[L, d, d]` prefix tensor
-is formed.
+The sequence is cut into chunks of `chunk_size`. A `lax.scan` carries the
+anchored prefix sums of all earlier chunks (an :class:`EalaState`); inside a
+chunk the queries see the carried state plus the earlier keys of their own
+chunk through a causally masked `[chunk, chunk]` score block. Memory is
+`O(L · d + chunk² + d²)` per head (`d³` with a third-moment estimator); no
+`[L, L]` matrix and no `[L, d, d]` prefix tensor is formed.
 """
 
 from __future__ import annotations
@@ -93,99 +90,52 @@ def chunk_eala(
   chunk_size = min(chunk_size, length)
   num_chunks = -(-length // chunk_size)
   pad = num_chunks * chunk_size - length
-  chunk_axis = len(batch)
 
-  def chunked(x):  # [batch..., length, *rest] -> [batch..., chunks, chunk, *rest]
-    x = jnp.pad(x, [(0, 0)] * chunk_axis + [(0, pad)] + [(0, 0)] * (x.ndim - chunk_axis - 1))
-    return x.reshape(*batch, num_chunks, chunk_size, *x.shape[chunk_axis + 1:])
+  def chunked(x):  # [batch..., length, *rest] -> [chunks, batch..., chunk, *rest]
+    x = jnp.pad(x, [(0, 0)] * len(batch) + [(0, pad)] + [(0, 0)] * (x.ndim - len(batch) - 1))
+    x = x.reshape(*batch, num_chunks, chunk_size, *x.shape[len(batch) + 1:])
+    return jnp.moveaxis(x, len(batch), 0)
 
-  q, k, v, w = (chunked(x) for x in (scaled_query, anchored, value, weights))
-
-  # Each chunk's own sums, then the state before every chunk: an exclusive
-  # prefix over the chunk axis (all chunks at once, no sequential scan).
-  empty = recurrent.init_state(
-      (*batch, num_chunks), heads, key.shape[-1], value.shape[-1],
-      third_moment=estimator.needs_third_moment,
-  )
-  own = recurrent.accumulate(empty, k, v, w, precision=precision)
-  start_state = jax.tree.map(lambda x: jnp.expand_dims(x, chunk_axis), initial_state)
-  before = own._replace(
-      count=start_state.count + _exclusive(_cumsum, own.count, chunk_axis),
-      anchor=jnp.broadcast_to(start_state.anchor, own.anchor.shape),
-      key_sum=start_state.key_sum + _exclusive(_cumsum, own.key_sum, chunk_axis),
-      value_sum=start_state.value_sum + _exclusive(_cumsum, own.value_sum, chunk_axis),
-      key_outer_sum=start_state.key_outer_sum
-      + _exclusive(_cumsum, own.key_outer_sum, chunk_axis),
-      key_value_sum=start_state.key_value_sum
-      + _exclusive(_cumsum, own.key_value_sum, chunk_axis),
-      max_key_norm=jnp.maximum(
-          start_state.max_key_norm, _exclusive(_cummax, own.max_key_norm, chunk_axis)
-      ),
-      key_cube_sum=None if own.key_cube_sum is None else start_state.key_cube_sum
-      + _exclusive(_cumsum, own.key_cube_sum, chunk_axis),
-  )
-
-  # What each query sees: the state before its chunk plus the earlier keys of
-  # its own chunk, through a causally masked [chunk, chunk] score block.
-  carried = recurrent.sums_from_state(before, q, precision=precision)
   causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
-  scores = jnp.where(causal, jnp.einsum("...ihd,...jhd->...hij", q, k, precision=precision), 0.0)
-  per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [..., heads, i] -> [..., i, heads]
-  cube = None
-  if carried.score_cube_sum is not None:
-    cube = carried.score_cube_sum + per_query(jnp.sum(scores**3, -1))
-  inclusive = causal.astype(jnp.float32)  # [i, j]: 1 where j <= i
-  running = lambda x: jnp.einsum("ij,...jhe->...ihe", inclusive, x, precision=precision)
-  sums = prefix.PrefixSums(
-      count=carried.count + jnp.einsum("ij,...jh->...ih", inclusive, w),
-      score_sum=carried.score_sum + per_query(jnp.sum(scores, -1)),
-      score_sq_sum=carried.score_sq_sum + per_query(jnp.sum(scores**2, -1)),
-      score_cube_sum=cube,
-      value_sum=carried.value_sum + running(v),
-      score_value_sum=carried.score_value_sum
-      + jnp.einsum("...hij,...jhv->...ihv", scores, v, precision=precision),
-      key_sum=carried.key_sum + running(k),
-      max_key_norm=jnp.maximum(carried.max_key_norm, _cummax(theta_lib.key_norm(k), k.ndim - 3)),
-  )
-  output, aux = prefix.attend_from_prefix_sums(
-      sums, q, estimator=estimator, nonneg=bound, theta_scale=theta_scale,
-      fixed_theta=fixed_theta,
-  )
 
-  final_state = initial_state._replace(
-      count=initial_state.count + jnp.sum(own.count, chunk_axis),
-      key_sum=initial_state.key_sum + jnp.sum(own.key_sum, chunk_axis),
-      value_sum=initial_state.value_sum + jnp.sum(own.value_sum, chunk_axis),
-      key_outer_sum=initial_state.key_outer_sum + jnp.sum(own.key_outer_sum, chunk_axis),
-      key_value_sum=initial_state.key_value_sum + jnp.sum(own.key_value_sum, chunk_axis),
-      max_key_norm=jnp.maximum(initial_state.max_key_norm, jnp.max(own.max_key_norm, chunk_axis)),
-      key_cube_sum=None if own.key_cube_sum is None
-      else initial_state.key_cube_sum + jnp.sum(own.key_cube_sum, chunk_axis),
+  def body(state, inputs):
+    q, k, v, w = inputs
+    carried = recurrent.sums_from_state(state, q, precision=precision)
+    scores = jnp.where(causal, jnp.einsum("...ihd,...jhd->...hij", q, k, precision=precision), 0.0)
+    per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [..., heads, i] -> [..., i, heads]
+    cube = None
+    if carried.score_cube_sum is not None:
+      cube = carried.score_cube_sum + per_query(jnp.sum(scores**3, -1))
+    running_norm = jax.lax.cummax(theta_lib.key_norm(k), axis=k.ndim - 3)
+    # Running sums inside the chunk as a triangular matmul: XLA:CPU lowers
+    # jnp.cumsum to a reduce-window that is quadratic in the chunk length.
+    inclusive = causal.astype(jnp.float32)
+    running = lambda x: jnp.einsum("ij,...jhe->...ihe", inclusive, x, precision=precision)
+    sums = prefix.PrefixSums(
+        count=carried.count + jnp.einsum("ij,...jh->...ih", inclusive, w),
+        score_sum=carried.score_sum + per_query(jnp.sum(scores, -1)),
+        score_sq_sum=carried.score_sq_sum + per_query(jnp.sum(scores**2, -1)),
+        score_cube_sum=cube,
+        value_sum=carried.value_sum + running(v),
+        score_value_sum=carried.score_value_sum
+        + jnp.einsum("...hij,...jhv->...ihv", scores, v, precision=precision),
+        key_sum=carried.key_sum + running(k),
+        max_key_norm=jnp.maximum(carried.max_key_norm, running_norm),
+    )
+    output, aux = prefix.attend_from_prefix_sums(
+        sums, q, estimator=estimator, nonneg=bound, theta_scale=theta_scale,
+        fixed_theta=fixed_theta,
+    )
+    state = recurrent.accumulate(state, k, v, w, precision=precision)
+    return state, (output, aux.theta, aux.entropy_target)
+
+  final_state, (output, theta, target) = jax.lax.scan(
+      body, initial_state, tuple(chunked(x) for x in (scaled_query, anchored, value, weights))
   )
 
   def unchunked(x):  # inverse of `chunked`, padding removed
-    x = x.reshape(*batch, num_chunks * chunk_size, *x.shape[chunk_axis + 2:])
-    return x[(slice(None),) * chunk_axis + (slice(0, length),)]
+    x = jnp.moveaxis(x, 0, len(batch))
+    x = x.reshape(*batch, num_chunks * chunk_size, *x.shape[len(batch) + 2:])
+    return x[(slice(None),) * len(batch) + (slice(0, length),)]
 
-  return unchunked(output), theta_lib.EalaAux(unchunked(aux.theta), unchunked(aux.entropy_target)), final_state
-
-
-def _cummax(x: Array, axis: int) -> Array:
-  return jax.lax.cummax(x, axis=axis % x.ndim)
-
-
-def _cumsum(x: Array, axis: int) -> Array:
-  # A log-depth scan: XLA:CPU lowers jnp.cumsum to a quadratic reduce-window.
-  return jax.lax.associative_scan(jnp.add, x, axis=axis % x.ndim)
-
-
-def _exclusive(scan, x: Array, axis: int) -> Array:
-  """`scan` (cumsum or cummax) over `axis`, shifted by one: entry i covers 0..i-1.
-
-  Both scans start from 0, the identity here (sums, and maxima of norms).
-  """
-  scanned = scan(x, axis=axis)
-  first = jnp.zeros_like(jax.lax.slice_in_dim(scanned, 0, 1, axis=axis))
-  return jnp.concatenate(
-      [first, jax.lax.slice_in_dim(scanned, 0, scanned.shape[axis] - 1, axis=axis)], axis=axis
-  )
+  return unchunked(output), theta_lib.EalaAux(unchunked(theta), unchunked(target)), final_state
