@@ -65,6 +65,12 @@ def train_cached(
   return metrics
 
 
+def cached_metrics(root: str | pathlib.Path, dataset: str, label: str, seed: int) -> dict[str, Any] | None:
+  """The stored test metrics of a finished run, or None if it has not finished."""
+  stored = run_dir(root, dataset, label, seed) / "test_metrics.json"
+  return json.loads(stored.read_text()) if stored.exists() else None
+
+
 def load_model(workdir: str | pathlib.Path, checkpoint: str = "best"):
   """`(model, run)` of a trained run: the ELinFormer with its checkpoint's weights."""
   run = training.open_run(workdir)

@@ -11,7 +11,9 @@ chart of the average MAE.
   # The same comparison on a benchmark you have (STAEformer's full model and settings):
   python experiments/accuracy.py --datasets pems08 --manual-dir ~/data --preset none --epochs 300
 
-Runs are cached under `--runs` (see `_runs.py`), so an interrupted run resumes.
+Runs are cached under `--runs` (see `_runs.py`), so an interrupted run resumes;
+`--cached-only` tabulates the finished runs without training (the `seeds` column
+says how many each row has).
 """
 
 from __future__ import annotations
@@ -27,31 +29,38 @@ KINDS = ("softmax", "eala", "taylor", "linear", "performer")
 DATASETS = ("synthetic_traffic", "chicago_ridership")
 
 
-def run(datasets, kinds, seeds, *, overlays, overrides, root):
+def run(datasets, kinds, seeds, *, overlays, overrides, root, cached_only=False):
+  """`{(dataset, kind): [test metrics per seed]}`; `cached_only` skips runs not yet finished."""
   results = {}
   for dataset in datasets:
     for kind in kinds:
       kind_overrides = {
           **overrides, "model.spatial_attention": kind, "model.temporal_attention": kind,
       }
-      results[dataset, kind] = [
-          _runs.train_cached(dataset, kind, seed, root=root, overlays=overlays,
-                             overrides=kind_overrides)
-          for seed in seeds
-      ]
+      if cached_only:
+        runs = [_runs.cached_metrics(root, dataset, kind, seed) for seed in seeds]
+        runs = [r for r in runs if r is not None]
+      else:
+        runs = [_runs.train_cached(dataset, kind, seed, root=root, overlays=overlays,
+                                   overrides=kind_overrides)
+                for seed in seeds]
+      if runs:
+        results[dataset, kind] = runs
   return results
 
 
-def tables(results, seeds):
+def tables(results):
   rows, records = [], []
   for (dataset, kind), runs in results.items():
     summary = _runs.metric_rows(runs)
     for horizon, metrics in summary.items():
-      rows.append([dataset, kind, horizon] + [_runs.format_mean_std(*metrics[m]) for m in _runs.METRICS])
-      records.append(dict(dataset=dataset, kind=kind, horizon=horizon, seeds=len(seeds),
+      rows.append([dataset, kind, len(runs), horizon]
+                  + [_runs.format_mean_std(*metrics[m]) for m in _runs.METRICS])
+      records.append(dict(dataset=dataset, kind=kind, horizon=horizon, seeds=len(runs),
                           **{f"{m}_mean": metrics[m][0] for m in _runs.METRICS},
                           **{f"{m}_std": metrics[m][1] for m in _runs.METRICS}))
-  table = bu.markdown_table(["dataset", "attention", "horizon", "MAE", "RMSE", "MAPE (%)"], rows)
+  table = bu.markdown_table(
+      ["dataset", "attention", "seeds", "horizon", "MAE", "RMSE", "MAPE (%)"], rows)
   return table, records
 
 
@@ -114,6 +123,8 @@ def main(argv=None):
                       metavar="KEY=VALUE", help="extra config override (repeatable)")
   parser.add_argument("--runs", default=_runs.DEFAULT_ROOT, help="where runs are cached")
   parser.add_argument("--out", default="results/accuracy")
+  parser.add_argument("--cached-only", action="store_true",
+                      help="tabulate the finished runs only; train nothing")
   args = parser.parse_args(argv)
 
   seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
@@ -128,8 +139,11 @@ def main(argv=None):
 
   print(f"# Forecasting accuracy per attention kind — {bu.machine_description()}")
   print(f"preset {preset}, {overrides['train.epochs']} epochs, seeds {seeds}; runs in {root}\n", flush=True)
-  results = run(args.datasets, args.kinds, seeds, overlays=overlays, overrides=overrides, root=root)
-  table, records = tables(results, seeds)
+  results = run(args.datasets, args.kinds, seeds, overlays=overlays, overrides=overrides, root=root,
+                cached_only=args.cached_only)
+  if not results:
+    raise SystemExit(f"no finished runs under {root}")
+  table, records = tables(results)
   lines = verdicts(results)
   print(table + "\n\n" + "\n".join(lines))
   bu.write_results(args.out, "accuracy", records, table + "\n\n" + "\n".join(lines))
