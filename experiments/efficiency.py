@@ -3,7 +3,8 @@
 Runs the two benchmarks — `bench_attention.py` (every attention kind, L = 256
 … 65,536) and `bench_elinformer.py` (one ELinFormer training step, EALA vs
 softmax, N = 170 … 8,600 nodes) — or, with `--reuse`, reads the records they
-left under `results/`, and draws their time and peak memory on log axes.
+left (its own `--out`, else the benchmarks' default `results/bench_attention/`
+and `results/bench_elinformer/`), and draws time and peak memory on log axes.
 Programs that do not fit in memory are drawn hollow at the memory XLA says
 they need.
 
@@ -24,11 +25,15 @@ import bench_elinformer
 GIB = 2**30
 
 
-def records(bench, name: str, out: pathlib.Path, argv: list[str], reuse: bool) -> list[dict]:
-  path = out / f"{name}.json"
-  if not (reuse and path.exists()):
-    bench.main(argv + ["--out", str(out)])
-  return json.loads(path.read_text())
+def records(bench, name: str, out: pathlib.Path, argv: list[str], reuse: bool,
+            default_out: str) -> list[dict]:
+  if reuse:
+    for path in (out / f"{name}.json", pathlib.Path(default_out) / f"{name}.json"):
+      if path.exists():
+        print(f"reusing {path}")
+        return json.loads(path.read_text())
+  bench.main(argv + ["--out", str(out)])
+  return json.loads((out / f"{name}.json").read_text())
 
 
 def plot(attention_records, step_records, path: pathlib.Path) -> None:
@@ -87,10 +92,11 @@ def main(argv=None):
   out.mkdir(parents=True, exist_ok=True)
   quick = ["--quick"] if args.quick else []
   attention_records = records(bench_attention, "bench_attention", out / "attention",
-                              quick + ["--no-causal"], args.reuse)
-  step_records = records(bench_elinformer, "training_step", out / "elinformer", quick, args.reuse)
+                              quick + ["--no-causal"], args.reuse, "results/bench_attention")
+  step_records = records(bench_elinformer, "training_step", out / "elinformer", quick, args.reuse,
+                         "results/bench_elinformer")
   plot(attention_records, step_records, out / "efficiency.png")
-  print(f"\nwrote {out}/efficiency.png (tables: {out}/attention/*.md, {out}/elinformer/*.md)")
+  print(f"\nwrote {out}/efficiency.png")
 
 
 if __name__ == "__main__":
