@@ -9,12 +9,15 @@ the directory to retrain.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import pathlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import jax.numpy as jnp
 
 from entropy_attention_jax import training
 
@@ -47,10 +50,10 @@ def train_cached(
     overrides: dotted `key: value` overrides, applied after the overlays.
     verbose: print one line per run.
   """
+  cached = cached_metrics(root, dataset, label, seed)
+  if cached is not None:
+    return cached
   workdir = run_dir(root, dataset, label, seed)
-  stored = workdir / "test_metrics.json"
-  if stored.exists():
-    return json.loads(stored.read_text())
   config = training.get_config(
       dataset, overlays=overlays, overrides={**(overrides or {}), "train.seed": seed}
   )
@@ -76,6 +79,12 @@ def load_model(workdir: str | pathlib.Path, checkpoint: str = "best"):
   run = training.open_run(workdir)
   variables, _ = training.loop.restore_variables(run, checkpoint)
   return run.model_def.merge(variables["params"], variables["fixed"]), run
+
+
+def test_inputs(run, batches: int, batch_size: int = 16):
+  """The model inputs `x` of the first `batches` test batches of a run, as JAX arrays."""
+  for batch in itertools.islice(run.data.test.batches(batch_size), batches):
+    yield jnp.asarray(batch["x"])
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-import jax
 import numpy as np
 
 import _bench_utils as bu
@@ -35,10 +34,8 @@ def layer_entropies(workdir, *, batches: int = 2):
   model, run = _runs.load_model(workdir)
   model.eval()
   collected: dict[str, dict[str, list]] = {}
-  for i, batch in enumerate(run.data.test.batches(16)):
-    if i == batches:
-      break
-    _, diagnostics = capture_attention_diagnostics(model, jax.numpy.asarray(batch["x"]))
+  for x in _runs.test_inputs(run, batches):
+    _, diagnostics = capture_attention_diagnostics(model, x)
     for layer, values in diagnostics.items():
       for name, value in values.items():
         collected.setdefault(layer, {}).setdefault(name, []).append(np.asarray(value))

@@ -34,12 +34,8 @@ def projected_queries_keys(workdir, *, batches: int = 2):
   model, run = _runs.load_model(workdir)
   model.eval()
   collected: dict[str, dict[str, list]] = {}
-  for i, batch in enumerate(run.data.test.batches(16)):
-    if i == batches:
-      break
-    _, outputs = nnx.capture(model, nnx.Intermediate, method_outputs=nnx.Intermediate)(
-        jnp.asarray(batch["x"])
-    )
+  for x in _runs.test_inputs(run, batches):
+    _, outputs = nnx.capture(model, nnx.Intermediate, method_outputs=nnx.Intermediate)(x)
     for path, variable in nnx.to_flat_state(outputs):
       if len(path) >= 2 and path[-2] in ("query", "key") and "attention" in path:
         layer = "/".join(str(p) for p in path[:-2])
