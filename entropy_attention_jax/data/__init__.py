@@ -7,13 +7,16 @@ Typical use (the training code's entry point)::
   forecasting = data.load_forecasting_data("synthetic_traffic", "/tmp/tfds", nodes=20, days=14)
   for batch in forecasting.train.batches(16, shuffle=True, seed=0, epoch=0, drop_remainder=True):
     batch["x"]  # [16, 12, nodes, 3]: z-scored signal, time of day, day of week
-    batch["y"]  # [16, 12, nodes, 1]: the signal on its original scale
+    batch["y"]  # [16, 12, nodes, 1]: the signal on its original scale (NaN = missing)
   forecasting.scaler.inverse_transform(predictions)  # back to the original scale
 
 Builders write `array_record` files with `tensorflow-datasets` and need no
 TensorFlow; see docs/data.md. This package imports no model code.
 """
 
+from entropy_attention_jax.data.builders.wide_table import read_table as read_table
+from entropy_attention_jax.data.calendar import TimeGrid as TimeGrid
+from entropy_attention_jax.data.calendar import default_window as default_window
 from entropy_attention_jax.data.errors import DataError as DataError
 from entropy_attention_jax.data.errors import MissingFileError as MissingFileError
 from entropy_attention_jax.data.forecasting import TIME_FEATURES as TIME_FEATURES
@@ -55,6 +58,9 @@ __all__ = [
     "dataset_names",
     "load_forecasting_data",
     "load_series",
+    "read_table",
+    "TimeGrid",
+    "default_window",
     "make_forecasting_data",
     "road_graph",
     "simulate_traffic",

@@ -33,7 +33,8 @@ import pathlib
 import numpy as np
 
 from entropy_attention_jax.data.errors import DataError
-from entropy_attention_jax.data.series import SECONDS_PER_DAY, Series, SeriesInfo
+from entropy_attention_jax.data.calendar import SECONDS_PER_DAY
+from entropy_attention_jax.data.series import Series, SeriesInfo
 
 STATIONS: tuple[str, ...] = (
     "Austin", "Quincy_Wells", "Belmont", "Archer_35th", "Oak_Park", "Western",

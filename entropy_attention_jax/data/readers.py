@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from entropy_attention_jax.data.calendar import parse_time_grid
 from entropy_attention_jax.data.errors import DataError, MissingFileError
 from entropy_attention_jax.data.series import Series, SeriesInfo
 
@@ -51,6 +52,7 @@ def read_npz_series(
     default_split_ratios: Sequence[float],
     num_nodes: int | None = None,
     description: str = "",
+    missing_value: float | None = 0.0,
 ) -> Series:
   """Reads a PeMS-style `data.npz` (`data`: `[steps, nodes, channels]`).
 
@@ -63,6 +65,7 @@ def read_npz_series(
     default_split_ratios: `(train, val, test)` fractions for the info.
     num_nodes: expected node count; `None` accepts any.
     description: provenance for the info.
+    missing_value: the value that marks missing readings (PeMS: 0).
 
   Returns:
     The series; node ids are the column indices `"0" ... "N-1"`.
@@ -111,93 +114,81 @@ def read_npz_series(
       node_ids=tuple(str(i) for i in range(values.shape[1])),
       default_split_ratios=tuple(default_split_ratios),
       description=description,
+      missing_value=missing_value,
   )
   return Series(values.astype(np.float32, copy=False), info)
 
 
-def regular_time_grid(timestamps, source: str) -> tuple[np.datetime64, int]:
-  """Start and step of strictly regular timestamps.
-
-  Timezone-aware timestamps are converted to UTC first (so a daylight-saving
-  change does not break the grid); naive ones are taken as local wall-clock
-  time.
-
-  Args:
-    timestamps: `[steps]` anything `pandas.DatetimeIndex` accepts.
-    source: what the timestamps belong to, for messages.
-
-  Returns:
-    `(start, step_seconds)`.
-
-  Raises:
-    DataError: unparseable or missing timestamps, fewer than two, unsorted,
-      duplicated, or unevenly spaced ones (the first offending row is named).
-  """
+def _numeric_columns(frame, source: str) -> None:
   import pandas as pd  # pylint: disable=g-import-not-at-top
 
-  try:
-    index = pd.DatetimeIndex(timestamps)
-  except (TypeError, ValueError) as e:
-    raise DataError(f"{source}: timestamps could not be parsed ({e}).") from None
-  if index.tz is not None:
-    index = index.tz_convert("UTC").tz_localize(None)
-  if index.hasnans:
-    row = int(np.flatnonzero(index.isna())[0])
-    raise DataError(f"{source}: timestamp of row {row} is missing.")
-  if len(index) < 2:
-    raise DataError(f"{source}: needs at least two timestamps to infer the step, got {len(index)}.")
-  nanoseconds = index.as_unit("ns").asi8
-  if np.any(nanoseconds % 1_000_000_000):
-    row = int(np.flatnonzero(nanoseconds % 1_000_000_000)[0])
-    raise DataError(f"{source}: timestamp {index[row]} of row {row} has a fraction of a second.")
-  seconds = nanoseconds // 1_000_000_000
-  steps = np.diff(seconds)
-  step = int(steps[0])
-  bad = np.flatnonzero(steps != step)
-  if step <= 0 or bad.size:
-    row = 0 if step <= 0 else int(bad[0])
-    raise DataError(
-        f"{source}: timestamps must be sorted and evenly spaced; rows {row} -> {row + 1}"
-        f" go from {index[row]} to {index[row + 1]} ({int(steps[row])} s) but the first"
-        f" step is {step} s. Gaps must be filled (with 0 for missing readings)"
-        " before building; nothing is filled silently."
-    )
-  return np.datetime64(int(seconds[0]), "s"), step
-
-
-def _frame_to_series(frame, *, name: str, source: str, channel_name: str,
-                     default_split_ratios: Sequence[float], description: str,
-                     timestamps, num_nodes: int | None = None) -> Series:
-  """Checks a `[steps, nodes]` DataFrame of numeric columns; builds a Series."""
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-
-  if frame.shape[1] == 0:
-    raise DataError(f"{source}: has no node columns.")
-  if num_nodes is not None and frame.shape[1] != num_nodes:
-    raise DataError(
-        f"{source}: has {frame.shape[1]} sensor columns; {name} has {num_nodes}."
-    )
   for column in frame.columns:
-    if not pd.api.types.is_numeric_dtype(frame[column]):
+    if not (pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all()):
       parsed = pd.to_numeric(frame[column], errors="coerce")
       row = int(np.flatnonzero(parsed.isna() & frame[column].notna())[0])
       raise DataError(
           f"{source}: column {str(column)!r} is not numeric; row {row} holds"
           f" {frame[column].iloc[row]!r}."
       )
-  start, step_seconds = regular_time_grid(timestamps, source)
+
+
+def _frame_to_series(frame, *, name: str, source: str, channel_name: str,
+                     default_split_ratios: Sequence[float], description: str,
+                     timestamps, num_nodes: int | None = None,
+                     missing_value: float | None = None,
+                     covariates: Sequence[str] = (), known_future: Sequence[str] = (),
+                     timezone: str | None = None) -> Series:
+  """Checks a `[steps, columns]` DataFrame of numeric columns; builds a Series.
+
+  `covariates` (and their subset `known_future`) are columns that become
+  `Series.covariates`; the others are the nodes. Trailing rows where every
+  node is missing are the series' `future_steps`.
+  """
+  unknown = [c for c in (*covariates, *known_future) if c not in frame.columns]
+  if unknown:
+    raise DataError(
+        f"{source}: no column {unknown[0]!r} (named as a covariate); its columns are"
+        f" {[str(c) for c in frame.columns[:20]]}{' ...' if frame.shape[1] > 20 else ''}."
+    )
+  covariates = list(dict.fromkeys([*covariates, *known_future]))
+  nodes = frame.drop(columns=covariates)
+  if nodes.shape[1] == 0:
+    raise DataError(f"{source}: has no node columns (every column is a covariate).")
+  if num_nodes is not None and nodes.shape[1] != num_nodes:
+    raise DataError(
+        f"{source}: has {nodes.shape[1]} sensor columns; {name} has {num_nodes}."
+    )
+  # The time grid first: a wrong time column (an integer id first) then says
+  # "timestamp", and `read_wide_table` can point at the right one.
+  grid = parse_time_grid(timestamps, source, timezone=timezone)
+  _numeric_columns(frame, source)
+  values = nodes.to_numpy(dtype=np.float32, na_value=np.nan)[:, :, None]
+  missing = np.isnan(values[:, :, 0])
+  if missing_value is not None:
+    missing |= values[:, :, 0] == missing_value
+  observed_rows = np.flatnonzero(~missing.all(axis=1))
+  if observed_rows.size == 0:
+    raise DataError(f"{source}: every value of every node column is missing.")
+  future_steps = frame.shape[0] - 1 - int(observed_rows[-1])
   info = SeriesInfo(
       name=name,
-      start=start,
-      step_seconds=step_seconds,
+      start=grid.start,
+      step_seconds=grid.step_seconds,
+      frequency=grid.frequency,
+      timezone=grid.timezone,
+      utc_offsets=grid.utc_offsets,
       num_steps=frame.shape[0],
       channel_names=(channel_name,),
-      node_ids=tuple(str(c) for c in frame.columns),
+      node_ids=tuple(str(c) for c in nodes.columns),
       default_split_ratios=tuple(default_split_ratios),
       description=description,
+      missing_value=missing_value,
+      covariate_names=tuple(str(c) for c in covariates),
+      known_future=tuple(str(c) for c in known_future),
+      future_steps=future_steps,
   )
-  values = frame.to_numpy(dtype=np.float32)[:, :, None]
-  return Series(values, info)
+  covariate_values = frame[covariates].to_numpy(dtype=np.float32, na_value=np.nan)
+  return Series(values, info, covariate_values.reshape(frame.shape[0], len(covariates)))
 
 
 def read_hdf_table(
@@ -262,7 +253,7 @@ def read_hdf_table(
   return _frame_to_series(
       frame, name=name, source=source, channel_name=channel_name,
       default_split_ratios=default_split_ratios, description=description,
-      timestamps=frame.index, num_nodes=num_nodes,
+      timestamps=frame.index.to_series(), num_nodes=num_nodes, missing_value=0.0,
   )
 
 
@@ -278,6 +269,21 @@ def wide_table_format(path: str | pathlib.Path) -> str:
   )
 
 
+def _guess_time_column(frame, skip) -> str | None:
+  """The first column other than `skip` whose first values parse as times."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  for column in frame.columns:
+    if column == skip or pd.api.types.is_numeric_dtype(frame[column]):
+      continue
+    try:
+      pd.to_datetime(frame[column].head(5).astype(str), format="mixed")
+    except (TypeError, ValueError):
+      continue
+    return str(column)
+  return None
+
+
 def read_wide_table(
     path: str | pathlib.Path,
     *,
@@ -286,8 +292,17 @@ def read_wide_table(
     channel_name: str = "value",
     default_split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
     description: str = "",
+    missing_value: float | None = None,
+    covariates: Sequence[str] = (),
+    known_future: Sequence[str] = (),
+    timezone: str | None = None,
 ) -> Series:
   """Reads a CSV or Parquet table: a timestamp column plus one column per node.
+
+  Empty cells and NaN are missing values (so are cells equal to
+  `missing_value`, if given). Covariate columns are inputs shared by all
+  nodes; trailing rows whose node cells are all empty are the steps to
+  forecast, holding the known-future covariates.
 
   Args:
     path: `.csv`, `.csv.gz`, `.parquet` or `.pq` file.
@@ -296,14 +311,23 @@ def read_wide_table(
     channel_name: name of the single channel.
     default_split_ratios: `(train, val, test)` fractions for the info.
     description: provenance for the info.
+    missing_value: a value that also marks missing readings (e.g. 0); None:
+      only empty cells and NaN do.
+    covariates: columns that are observed covariates (inputs only).
+    known_future: columns that are known-future covariates (inputs over the
+      history and the forecast horizon).
+    timezone: IANA time zone to read the timestamps in (see
+      `calendar.parse_time_grid`).
 
   Returns:
-    The series `[rows, columns - 1, 1]`, node ids = the other column names.
+    The series `[rows, node columns, 1]`, node ids = the node column names,
+    `covariates` `[rows, covariates]`.
 
   Raises:
     MissingFileError: no such file.
-    DataError: unknown suffix, unknown timestamp column, non-numeric columns,
-      empty cells or NaN/inf (named by row and column), irregular timestamps.
+    DataError: unknown suffix, unknown timestamp or covariate column,
+      non-numeric columns, infinite or huge values (named by row and column),
+      irregular timestamps.
   """
   import pandas as pd  # pylint: disable=g-import-not-at-top
 
@@ -316,6 +340,7 @@ def read_wide_table(
     raise DataError(f"{name}: could not read {str(path)!r} as {kind} ({e}).") from None
   if frame.shape[1] == 0:
     raise DataError(f"{name}: {str(path)!r} has no columns.")
+  named = timestamp_column is not None
   if timestamp_column is None:
     timestamp_column = frame.columns[0]
   elif timestamp_column not in frame.columns:
@@ -325,13 +350,22 @@ def read_wide_table(
     )
   source = f"{name}: {str(path)!r}"
   try:
-    timestamps = pd.to_datetime(frame[timestamp_column])
-  except (TypeError, ValueError) as e:
+    return _frame_to_series(
+        frame.drop(columns=[timestamp_column]), name=name, source=source,
+        channel_name=channel_name, default_split_ratios=default_split_ratios,
+        description=description, timestamps=frame[timestamp_column],
+        missing_value=missing_value, covariates=covariates, known_future=known_future,
+        timezone=timezone,
+    )
+  except DataError as e:
+    if named or "timestamp" not in str(e):
+      raise
+    guess = _guess_time_column(frame, timestamp_column)
+    hint = (
+        f" Column {guess!r} looks like the time column: pass --timestamp-column {guess}"
+        if guess else " Name the time column with --timestamp-column"
+    )
     raise DataError(
-        f"{source}: column {str(timestamp_column)!r} is not a timestamp ({e})."
+        f"{e} The first column, {str(timestamp_column)!r}, is taken as the time"
+        f" column.{hint} (timestamp_column=)."
     ) from None
-  return _frame_to_series(
-      frame.drop(columns=[timestamp_column]), name=name, source=source,
-      channel_name=channel_name, default_split_ratios=default_split_ratios,
-      description=description, timestamps=timestamps,
-  )

@@ -18,15 +18,22 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from entropy_attention_jax.data.builders.base import FILE_FORMAT, SERIES_SPLIT, SeriesBuilder
+from entropy_attention_jax.data.builders.base import (
+    FILE_FORMAT,
+    SERIES_SPLIT,
+    SeriesBuilder,
+    split_stored_values,
+)
 from entropy_attention_jax.data.builders.chicago_ridership import ChicagoRidership
 from entropy_attention_jax.data.builders.pems import Pems03, Pems04, Pems07, Pems08
 from entropy_attention_jax.data.builders.speed_tables import MetrLa, PemsBay
 from entropy_attention_jax.data.builders.synthetic_traffic import SyntheticTraffic
 from entropy_attention_jax.data.builders.wide_table import WideTable
+from entropy_attention_jax.data.calendar import default_window
 from entropy_attention_jax.data.errors import DataError
 from entropy_attention_jax.data.readers import file_sha256
 from entropy_attention_jax.data.series import Series, SeriesInfo
+from entropy_attention_jax.data.windows import split_windows
 
 DATASETS: dict[str, type[SeriesBuilder]] = {
     builder.name: builder
@@ -163,12 +170,50 @@ def dataset_info(name: str, data_dir: str | pathlib.Path, **options: Any) -> Ser
   return _read_info(path, config_name)
 
 
+def _check_read_options(builder: SeriesBuilder, info: SeriesInfo) -> None:
+  """Refuses a build whose reading options (covariates, ...) differ from the requested ones."""
+  config = builder.builder_config
+  if config is None or not hasattr(config, "read_options"):
+    return
+  stored, requested = info.extra.get("read_options"), config.read_options()
+  if stored is not None and dict(stored) != requested:
+    changed = sorted(k for k in requested if stored.get(k) != requested[k])
+    details = ", ".join(f"{k}: built {stored.get(k)!r}, asked {requested[k]!r}" for k in changed)
+    raise DataError(
+        f"{builder.name} in {str(builder.data_path)!r} was built with other options"
+        f" ({details}). Pass overwrite=True (--overwrite) to rebuild it, or build into"
+        " another --data-dir."
+    )
+
+
+def dataset_window(info: SeriesInfo) -> tuple[int, int]:
+  """Default `(in_steps, out_steps)` of a series: its dataset's convention, else its frequency's."""
+  builder = DATASETS.get(info.name)
+  window = getattr(builder, "DEFAULT_WINDOW", None)
+  return tuple(window) if window else default_window(info.grid)
+
+
+def check_windows(info: SeriesInfo, in_steps: int | None = None, out_steps: int | None = None,
+                  split_ratios: Any = None) -> None:
+  """Raises `DataError` unless every split of `info` gets a window.
+
+  `in_steps`/`out_steps` default to `dataset_window(info)`.
+  """
+  default_in, default_out = dataset_window(info)
+  split_windows(
+      info.observed_steps, in_steps or default_in, out_steps or default_out,
+      info.default_split_ratios if split_ratios is None else split_ratios,
+  )
+
+
 def build_dataset(
     name: str,
     data_dir: str | pathlib.Path,
     manual_dir: str | pathlib.Path | None = None,
     *,
     overwrite: bool = False,
+    in_steps: int | None = None,
+    out_steps: int | None = None,
     **options: Any,
 ) -> SeriesInfo:
   """Builds a dataset into `data_dir` (array_record files, no TensorFlow).
@@ -179,6 +224,9 @@ def build_dataset(
     manual_dir: where manual files are; default `<data_dir>/downloads/manual`.
     overwrite: delete an existing build and rebuild (needed when the source
       file changed).
+    in_steps, out_steps: the window the data must fit in every split
+      (default: `dataset_window`, the dataset's or the frequency's); a series
+      too short for it is not kept.
     **options: dataset options (`nodes`, `days`, `seed` for `synthetic_traffic`;
       `file`, `timestamp_column` for `wide_table`).
 
@@ -206,6 +254,7 @@ def build_dataset(
           f" {str(source)!r} has SHA-256 {current[:12]}... (a changed or different"
           " file). Pass overwrite=True (--overwrite) to rebuild it."
       )
+    _check_read_options(builder, info)
     return info
   if builder.data_path.exists():
     # An explicit overwrite, or the leftovers of a build that did not finish.
@@ -217,7 +266,13 @@ def build_dataset(
             manual_dir=str(manual_dir), try_download_gcs=False
         ),
     )
-  return _read_info(builder.data_path, config_name)
+  info = _read_info(builder.data_path, config_name)
+  try:
+    check_windows(info, in_steps, out_steps)
+  except DataError as e:
+    shutil.rmtree(builder.data_path)  # Ours, just written: an unusable build is not kept.
+    raise DataError(f"{name}: not built, the series is too short: {e}") from None
+  return info
 
 
 @contextlib.contextmanager
@@ -248,7 +303,8 @@ def read_built_series(path: str | pathlib.Path, config_name: str | None = None) 
       builder.info.metadata or {}, config_name=config_name, data_path=str(path)
   )
   source = builder.as_data_source(SERIES_SPLIT)
-  values = np.empty((info.num_steps, info.num_nodes, info.num_channels), np.float32)
+  columns = info.num_nodes + info.num_covariates
+  values = np.empty((info.num_steps, columns, info.num_channels), np.float32)
   next_step = 0
   for index in range(len(source)):
     example = source[index]
@@ -261,14 +317,14 @@ def read_built_series(path: str | pathlib.Path, config_name: str | None = None) 
       raise DataError(
           f"{str(path)!r} is corrupt: chunk {index} holds steps {first_step}.."
           f"{first_step + block.shape[0]} with shape {block.shape}, expected to"
-          f" start at step {next_step} with [steps, {info.num_nodes},"
+          f" start at step {next_step} with [steps, {columns},"
           f" {info.num_channels}]. Rebuild it with overwrite=True."
       )
     values[first_step : first_step + block.shape[0]] = block
     next_step += block.shape[0]
   if next_step != info.num_steps:
     raise DataError(f"{str(path)!r} is corrupt: {next_step} of {info.num_steps} steps stored.")
-  return Series(values, info)
+  return split_stored_values(values, info)
 
 
 def load_series(
@@ -286,4 +342,6 @@ def load_series(
     if not build_if_missing:
       dataset_info(name, data_dir, **options)  # Raises "not built; build with ...".
     build_dataset(name, data_dir, manual_dir, **options)
+  elif options:
+    _check_read_options(make_builder(name, data_dir, **options), _read_info(path, config_name))
   return read_built_series(path, config_name)

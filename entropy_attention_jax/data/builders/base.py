@@ -3,7 +3,9 @@
 A built dataset is ONE split, `"series"`, whose examples are consecutive
 chunks of time steps in order:
 
-- `values`: `[chunk_steps, nodes, channels]` float32 (stored as raw bytes),
+- `values`: `[chunk_steps, nodes + covariates, channels]` float32 (stored as
+  raw bytes): the nodes, then the covariate series (repeated over channels);
+  NaN marks missing values,
 - `first_step`: int64 index of the chunk's first step in the series,
 
 plus the series' `SeriesInfo` in the TFDS metadata (`metadata.json`: start
@@ -61,8 +63,11 @@ class SeriesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   with `make_config`, and implement `_series_blocks`.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES: ClassVar[dict[str, str]] = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "NaN marks missing values; covariates; calendar frequencies; time zones.",
+  }
   DESCRIPTION: ClassVar[str] = ""
   HOMEPAGE: ClassVar[str] = ""
   CITATION: ClassVar[str] = ""
@@ -71,6 +76,12 @@ class SeriesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   MANUAL_FILES: ClassVar[tuple[str, ...]] = ()
   OPTIONS: ClassVar[tuple[BuilderOption, ...]] = ()
   DEFAULT_SPLIT_RATIOS: ClassVar[tuple[float, float, float]] = (0.7, 0.1, 0.2)
+  # How inputs are z-scored unless a run says otherwise (see `scaler.py`):
+  # per node for anyone's tables, global where a benchmark's convention is.
+  DEFAULT_SCALING: ClassVar[str] = "per_node"
+  # `(in_steps, out_steps)` of the dataset's convention; None: from the
+  # frequency (`calendar.default_window`).
+  DEFAULT_WINDOW: ClassVar[tuple[int, int] | None] = None
 
   def __init_subclass__(cls, **kwargs):
     super().__init_subclass__(**kwargs)
@@ -146,7 +157,10 @@ class SeriesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _series_blocks(
       self, dl_manager: tfds.download.DownloadManager
   ) -> tuple[SeriesInfo, Iterator[np.ndarray]]:
-    """The series' info and its values as consecutive `[steps, nodes, channels]` blocks."""
+    """The series' info and its stored values as consecutive blocks.
+
+    Blocks are `[steps, nodes + covariates, channels]` (see `stored_values`).
+    """
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     info, blocks = self._series_blocks(dl_manager)
@@ -155,21 +169,39 @@ class SeriesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _generate_examples(self, info: SeriesInfo, blocks: Iterator[np.ndarray]):
     first_step = 0
+    columns = info.num_nodes + info.num_covariates
     zero_readings = np.zeros(info.num_channels, np.int64)
+    nan_readings = np.zeros(info.num_channels, np.int64)
     for index, block in enumerate(blocks):
-      if block.shape[1:] != (info.num_nodes, info.num_channels):
+      if block.shape[1:] != (columns, info.num_channels):
         raise DataError(
             f"{self.name}: block {index} has shape {block.shape}, expected"
-            f" [steps, {info.num_nodes}, {info.num_channels}]."
+            f" [steps, {columns}, {info.num_channels}]."
         )
       check_finite(block, info, first_step)
-      zero_readings += (block == 0).sum(axis=(0, 1))
+      targets = block[: max(0, min(block.shape[0], info.observed_steps - first_step)), : info.num_nodes]
+      zero_readings += (targets == 0).sum(axis=(0, 1))
+      nan_readings += np.isnan(targets).sum(axis=(0, 1))
       yield index, {"values": block.astype(np.float32, copy=False), "first_step": first_step}
       first_step += block.shape[0]
     if first_step != info.num_steps:
       raise DataError(f"{self.name}: wrote {first_step} steps, expected {info.num_steps}.")
-    # Zeros mark missing readings; `data info` reports how many there are.
+    # `data info` reports these counts (of the observed node values).
     self.info.metadata["extra"]["zero_readings"] = zero_readings.tolist()
+    self.info.metadata["extra"]["nan_readings"] = nan_readings.tolist()
+
+
+def stored_values(series: Series) -> np.ndarray:
+  """`[steps, nodes + covariates, channels]`: the layout a build stores."""
+  if not series.info.num_covariates:
+    return series.values
+  covariates = np.repeat(series.covariates[:, :, None], series.info.num_channels, axis=2)
+  return np.concatenate([series.values, covariates], axis=1)
+
+
+def split_stored_values(values: np.ndarray, info: SeriesInfo) -> Series:
+  """Inverse of `stored_values`."""
+  return Series(values[:, : info.num_nodes], info, values[:, info.num_nodes :, 0])
 
 
 def array_blocks(values: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
@@ -194,4 +226,4 @@ def series_blocks(
       "source_sha256": file_sha256(source),
       **provenance,
   }
-  return dataclasses.replace(series.info, extra=extra), array_blocks(series.values)
+  return dataclasses.replace(series.info, extra=extra), array_blocks(stored_values(series))

@@ -50,6 +50,8 @@ class _PemsBuilder(SeriesBuilder, skip_registration=True):
 
   KEY: ClassVar[str]
   DEFAULT_SPLIT_RATIOS = (0.6, 0.2, 0.2)
+  DEFAULT_SCALING = "global"  # STAEformer's convention.
+  DEFAULT_WINDOW = (12, 12)  # An hour of 5-minute steps -> the next hour.
   HOMEPAGE = "https://pems.dot.ca.gov/"
   CITATION = PEMS_CITATION
 

@@ -36,6 +36,8 @@ class _SpeedTableBuilder(SeriesBuilder, skip_registration=True):
   # one table are read whatever its key.
   STORE_KEYS: ClassVar[tuple[str, ...]]
   DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
+  DEFAULT_SCALING = "global"  # STAEformer's convention.
+  DEFAULT_WINDOW = (12, 12)  # An hour of 5-minute steps -> the next hour.
   HOMEPAGE = "https://github.com/liyaguang/DCRNN"
   CITATION = DCRNN_CITATION
 

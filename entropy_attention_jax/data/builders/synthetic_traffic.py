@@ -50,6 +50,8 @@ class SyntheticTraffic(SeriesBuilder):
       " noise, missing readings as zeros. Deterministic from the seed."
   )
   DEFAULT_SPLIT_RATIOS = (0.6, 0.2, 0.2)
+  DEFAULT_SCALING = "global"  # STAEformer's convention.
+  DEFAULT_WINDOW = (12, 12)  # An hour of 5-minute steps -> the next hour.
   OPTIONS = (
       BuilderOption("nodes", int, 20, "number of road sensors (nodes), >= 2"),
       BuilderOption("days", int, 14, "number of days of 5-minute steps, >= 1"),
@@ -84,6 +86,7 @@ class SyntheticTraffic(SeriesBuilder):
         node_ids=tuple(str(i) for i in range(config.nodes)),
         default_split_ratios=self.DEFAULT_SPLIT_RATIOS,
         description=self.DESCRIPTION,
+        missing_value=0.0,  # Missing readings are stored as zeros, as in PeMS.
         extra={
             "generator": {"nodes": config.nodes, "days": config.days, "seed": config.seed},
             "traffic_model": dataclasses.asdict(model),
