@@ -149,6 +149,7 @@ def synthetic_wide_table(
     start: str = DEFAULT_START,
     num_holidays: int | None = None,
     missing: bool = True,
+    future_hours: int = 0,
 ) -> pd.DataFrame:
   """The synthetic hourly wide table of the module docstring.
 
@@ -161,6 +162,10 @@ def synthetic_wide_table(
       (9 for 91 days).
     missing: write the NaN gaps (outages and isolated cells) into the targets;
       `False` gives the complete table (the same values elsewhere).
+    future_hours: rows appended after the `days`: the steps to forecast, with
+      the targets and the observed `temperature_C` empty and `working_day`
+      filled (what `forecast` needs); drawn with the rest, so the table
+      differs from one without them.
 
   Returns:
     A `[days * 24, 12]` DataFrame with the columns `COLUMNS`: `timestamp`
@@ -174,6 +179,11 @@ def synthetic_wide_table(
   if int(days) != days or days < 7:
     raise DataError(f"synthetic_wide_table needs days >= 7 (an integer), got {days!r}.")
   days = int(days)
+  if int(future_hours) != future_hours or future_hours < 0:
+    raise DataError(f"future_hours must be an integer >= 0, got {future_hours!r}.")
+  future_hours = int(future_hours)
+  observed_rows = days * 24
+  days += -(-future_hours // 24)
   num_holidays = round(days / 10) if num_holidays is None else int(num_holidays)
   if num_holidays < 0:
     raise DataError(f"num_holidays must be >= 0, got {num_holidays}.")
@@ -272,6 +282,9 @@ def synthetic_wide_table(
   frame.insert(0, TIMESTAMP_COLUMN, times)
   frame["temperature_C"] = np.round(temperature, DECIMALS["temperature_C"])
   frame["working_day"] = working_day[day]
+  if future_hours or len(frame) > observed_rows:
+    frame = frame.iloc[: observed_rows + future_hours].copy()
+    frame.loc[frame.index[observed_rows:], [*TARGET_COLUMNS, "temperature_C"]] = np.nan
   return frame
 
 
