@@ -5,12 +5,25 @@ Architecture (Liu et al., CIKM 2023, with the attention kind chosen per axis):
 .. code-block:: text
 
   x [batch, in_steps, nodes, channels]
-    -> input projection (24) ⊕ time-of-day (24) ⊕ day-of-week (24)
+    -> input projection (24) ⊕ time-of-day (24) ⊕ day-of-week (24) ⊕ month-of-year (0)
        ⊕ node (0) ⊕ spatio-temporal adaptive [in_steps, nodes, 80]  = model_dim 152
     -> 3 temporal blocks (attention along in_steps, per node)
     -> 3 spatial blocks (attention across nodes, per step)
     -> mixed output projection in_steps * model_dim -> out_steps * output_dim
+       (+ a linear map of the known-future covariates over the horizon, if any)
     -> [batch, out_steps, nodes, output_dim]
+
+Known-future covariates (a working-day flag, holidays) enter twice: their
+history as input channels like any covariate, and their values over the
+forecast horizon through `future_projection`, a linear map per node from
+`[out_steps * future_dim]` straight to the `[out_steps * output_dim]` output.
+A linear path keeps their effect direct (a holiday lowers that day's
+forecast), and without covariates the model is exactly STAEformer's.
+
+`window_normalization="last_value"` makes the forecast relative to the last
+input step: the target channel's last value is subtracted from the input
+window and added back to every output step (as NLinear/RevIN do), so a level
+outside the training range (a trend) needs no extrapolation.
 
 With ``spatial_attention="eala"`` the spatial blocks cost `O(nodes)` time and
 memory instead of softmax's `O(nodes²)`.
@@ -37,6 +50,8 @@ from entropy_attention_jax.nn import AdaptiveEmbedding, PeriodicEmbedding, Trans
 from entropy_attention_jax.typing import Array
 
 DAYS_PER_WEEK = 7
+MONTHS_PER_YEAR = 12
+WINDOW_NORMALIZATIONS: tuple[str, ...] = ("none", "last_value")
 _OPTION_FIELDS = ("attention_options", "temporal_attention_options", "spatial_attention_options")
 
 
@@ -63,6 +78,7 @@ class ELinFormerConfig:
     input_embedding_dim: input projection size.
     tod_embedding_dim: time-of-day embedding size (0 = off).
     dow_embedding_dim: day-of-week embedding size (0 = off).
+    moy_embedding_dim: month-of-year embedding size (0 = off).
     spatial_embedding_dim: learned per-node embedding size (0 = off, as in
       STAEformer's configs).
     adaptive_embedding_dim: spatio-temporal adaptive embedding size (0 = off).
@@ -79,6 +95,9 @@ class ELinFormerConfig:
       `[0, 1)`.
     day_of_week_channel: channel of `x` holding the day-of-week index 0..6
       (as a float).
+    month_of_year_channel: channel of `x` holding the month index 0..11.
+    future_dim: known-future covariates in the `future` input (0 = none).
+    window_normalization: ``"none"`` or ``"last_value"`` (see above).
     layer_norm_epsilon: LayerNorm epsilon (PyTorch's 1e-5, as STAEformer).
     dtype: computation dtype name (e.g. ``"bfloat16"``); None infers it.
   """
@@ -92,6 +111,7 @@ class ELinFormerConfig:
   input_embedding_dim: int = 24
   tod_embedding_dim: int = 24
   dow_embedding_dim: int = 24
+  moy_embedding_dim: int = 0
   spatial_embedding_dim: int = 0
   adaptive_embedding_dim: int = 80
   feed_forward_dim: int = 256
@@ -107,6 +127,9 @@ class ELinFormerConfig:
   spatial_attention_options: Mapping[str, Any] = dataclasses.field(default_factory=FrozenDict)
   time_of_day_channel: int = 1
   day_of_week_channel: int = 2
+  month_of_year_channel: int = 0
+  future_dim: int = 0
+  window_normalization: str = "none"
   layer_norm_epsilon: float = 1e-5
   dtype: str | None = None
 
@@ -122,9 +145,9 @@ class ELinFormerConfig:
       if getattr(self, name) < 1:
         raise ValueError(f"ELinFormerConfig: {name} must be >= 1, got {getattr(self, name)}.")
     non_negative = (
-        "tod_embedding_dim", "dow_embedding_dim", "spatial_embedding_dim",
+        "tod_embedding_dim", "dow_embedding_dim", "moy_embedding_dim", "spatial_embedding_dim",
         "adaptive_embedding_dim", "num_temporal_layers", "num_spatial_layers",
-        "time_of_day_channel", "day_of_week_channel",
+        "time_of_day_channel", "day_of_week_channel", "month_of_year_channel", "future_dim",
     )
     for name in non_negative:
       if getattr(self, name) < 0:
@@ -140,6 +163,11 @@ class ELinFormerConfig:
             f"ELinFormerConfig: unknown {name}={getattr(self, name)!r}; expected"
             f" one of {sorted(ATTENTION_FUNCTIONS)}."
         )
+    if self.window_normalization not in WINDOW_NORMALIZATIONS:
+      raise ValueError(
+          f"ELinFormerConfig: window_normalization must be one of {list(WINDOW_NORMALIZATIONS)},"
+          f" got {self.window_normalization!r}."
+      )
     if not 0.0 <= self.dropout_rate < 1.0:
       raise ValueError(
           f"ELinFormerConfig: dropout_rate must be in [0, 1), got {self.dropout_rate}."
@@ -150,7 +178,7 @@ class ELinFormerConfig:
     """Width of the blocks: the sum of the embedding sizes."""
     return (
         self.input_embedding_dim + self.tod_embedding_dim + self.dow_embedding_dim
-        + self.spatial_embedding_dim + self.adaptive_embedding_dim
+        + self.moy_embedding_dim + self.spatial_embedding_dim + self.adaptive_embedding_dim
     )
 
   @property
@@ -161,6 +189,8 @@ class ELinFormerConfig:
       channels.append(self.time_of_day_channel + 1)
     if self.dow_embedding_dim:
       channels.append(self.day_of_week_channel + 1)
+    if self.moy_embedding_dim:
+      channels.append(self.month_of_year_channel + 1)
     return max(channels)
 
   def axis_attention_options(self, axis: str) -> FrozenDict:
@@ -220,6 +250,10 @@ class ELinFormer(nnx.Module):
         PeriodicEmbedding(DAYS_PER_WEEK, c.dow_embedding_dim, dtype=dtype, rngs=rngs)
         if c.dow_embedding_dim else None
     )
+    self.month_of_year_embedding = (
+        PeriodicEmbedding(MONTHS_PER_YEAR, c.moy_embedding_dim, dtype=dtype, rngs=rngs)
+        if c.moy_embedding_dim else None
+    )
     self.node_embedding = (
         AdaptiveEmbedding((c.num_nodes, c.spatial_embedding_dim), rngs=rngs)
         if c.spatial_embedding_dim else None
@@ -251,6 +285,10 @@ class ELinFormer(nnx.Module):
     else:
       self.temporal_projection = nnx.Linear(c.in_steps, c.out_steps, dtype=dtype, rngs=rngs)
       self.output_projection = nnx.Linear(c.model_dim, c.output_dim, dtype=dtype, rngs=rngs)
+    self.future_projection = (
+        nnx.Linear(c.out_steps * c.future_dim, c.out_steps * c.output_dim, dtype=dtype, rngs=rngs)
+        if c.future_dim else None
+    )
 
   def _check_inputs(self, x: Array) -> None:
     c = self.config
@@ -276,6 +314,8 @@ class ELinFormer(nnx.Module):
       )
     if self.day_of_week_embedding is not None:
       features.append(self.day_of_week_embedding(x[..., c.day_of_week_channel]))
+    if self.month_of_year_embedding is not None:
+      features.append(self.month_of_year_embedding(x[..., c.month_of_year_channel]))
     if self.node_embedding is not None:
       features.append(self.node_embedding((batch, c.in_steps)))
     if self.adaptive_embedding is not None:
@@ -283,25 +323,43 @@ class ELinFormer(nnx.Module):
     dtype = jnp.dtype(c.dtype) if c.dtype else jnp.result_type(*features)
     return jnp.concatenate([f.astype(dtype) for f in features], axis=-1)
 
-  def __call__(self, x: Array, *, deterministic: bool | None = None) -> Array:
+  def __call__(
+      self, x: Array, future: Array | None = None, *, deterministic: bool | None = None
+  ) -> Array:
     """Forecasts `out_steps` ahead.
 
     Args:
       x: `[batch, in_steps, nodes, channels]`: `x[..., :input_dim]` the signal
-        (already normalised), `x[..., time_of_day_channel]` the time-of-day
-        fraction in `[0, 1)`, `x[..., day_of_week_channel]` the day-of-week
-        index 0..6 (channels of switched-off embeddings are not read).
+        (already normalised; channel 0 the target) and other inputs,
+        `x[..., time_of_day_channel]` the time-of-day fraction in `[0, 1)`,
+        `x[..., day_of_week_channel]` the day-of-week index 0..6,
+        `x[..., month_of_year_channel]` the month index 0..11 (channels of
+        switched-off embeddings are not read).
+      future: `[batch, out_steps, nodes, future_dim]` known-future covariates
+        over the horizon; required when `future_dim > 0`, else must be None.
       deterministic: disables dropout; overrides ``train()`` / ``eval()``.
 
     Returns:
       Output of shape `[batch, out_steps, nodes, output_dim]`.
 
     Raises:
-      ValueError: `x` has the wrong rank, steps, nodes or too few channels.
+      ValueError: `x` or `future` has the wrong rank, steps, nodes or channels.
       TypeError: `x` is not floating point.
     """
     self._check_inputs(x)
     c = self.config
+    if (future is None) != (c.future_dim == 0) or (
+        future is not None and future.shape != (x.shape[0], c.out_steps, c.num_nodes, c.future_dim)
+    ):
+      raise ValueError(
+          f"ELinFormer: future must be [batch, out_steps={c.out_steps}, nodes={c.num_nodes},"
+          f" future_dim={c.future_dim}]" + (" or None" if not c.future_dim else "")
+          + f", got {None if future is None else future.shape}."
+      )
+    offset = None
+    if c.window_normalization == "last_value":
+      offset = x[:, -1:, :, :1]  # [batch, 1, nodes, 1]: the target's last input value.
+      x = x.at[..., :1].add(-offset)
     h = self.embed(x)
     # Temporal blocks attend along time: put in_steps on the length axis.
     h = jnp.swapaxes(h, 1, 2)  # [batch, nodes, in_steps, model_dim]
@@ -315,6 +373,14 @@ class ELinFormer(nnx.Module):
     if self.temporal_projection is None:
       h = jnp.swapaxes(h, 1, 2).reshape(batch, c.num_nodes, c.in_steps * c.model_dim)
       out = self.output_projection(h).reshape(batch, c.num_nodes, c.out_steps, c.output_dim)
-      return jnp.swapaxes(out, 1, 2)
-    h = self.temporal_projection(jnp.moveaxis(h, 1, -1))  # [batch, nodes, model_dim, out_steps]
-    return self.output_projection(jnp.moveaxis(h, -1, 1))  # [batch, out_steps, nodes, output_dim]
+      out = jnp.swapaxes(out, 1, 2)
+    else:
+      h = self.temporal_projection(jnp.moveaxis(h, 1, -1))  # [batch, nodes, model_dim, out_steps]
+      out = self.output_projection(jnp.moveaxis(h, -1, 1))  # [batch, out_steps, nodes, output_dim]
+    if self.future_projection is not None:
+      f = jnp.swapaxes(future, 1, 2).reshape(batch, c.num_nodes, c.out_steps * c.future_dim)
+      f = self.future_projection(f.astype(out.dtype))
+      out = out + jnp.swapaxes(f.reshape(batch, c.num_nodes, c.out_steps, c.output_dim), 1, 2)
+    if offset is not None:
+      out = out + offset.astype(out.dtype)
+    return out
