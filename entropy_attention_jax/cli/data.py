@@ -4,8 +4,10 @@
     python -m entropy_attention_jax data info NAME --data-dir DIR [options]
 
 Options select a dataset's config: `--nodes/--days/--seed` (synthetic_traffic),
-`--file/--timestamp-column` (wide_table). Bad input (unknown name, missing
-manual file, bad values) prints one `error:` line to stderr and exits 1.
+`--file/--timestamp-column/--missing-value/--covariates/--known-future/--timezone`
+(wide_table). Bad input (unknown name, missing manual file, bad values, a
+series too short for one window in each split) prints one `error:` line to
+stderr and exits 1.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ DATASET_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("seed", int, "synthetic_traffic: random seed (default 0)"),
     ("file", str, "wide_table: the CSV/Parquet table (timestamp column + one column per node)"),
     ("timestamp_column", str, "wide_table: name of the time column (default: the first)"),
+    ("missing_value", float,
+     "wide_table: a value that also marks missing cells, e.g. 0 (default: only empty/NaN cells)"),
+    ("covariates", str, "wide_table: comma-separated observed covariate columns (inputs only)"),
+    ("known_future", str,
+     "wide_table: comma-separated known-future covariate columns (e.g. a holiday flag)"),
+    ("timezone", str, "wide_table: IANA time zone of the timestamps (default: as written)"),
 )
 
 
@@ -40,6 +48,16 @@ def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
   for name, kind, help_text in DATASET_FLAGS:
     flag = "--" + name.replace("_", "-")
     group.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
+
+
+def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument(
+      "--in-steps", type=int, default=None,
+      help="input steps per window (default: the frequency's, e.g. 12 for 5-minute data)",
+  )
+  parser.add_argument(
+      "--out-steps", type=int, default=None, help="predicted steps per window (default: likewise)"
+  )
 
 
 def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -62,12 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       "--overwrite", action="store_true",
       help="rebuild even if built (needed when the source file changed)",
   )
+  _add_window_arguments(build)
   build.set_defaults(func=build_command)
 
   info = actions.add_parser("info", help="show steps, nodes, channels and split sizes")
   _add_dataset_arguments(info)
-  info.add_argument("--in-steps", type=int, default=12, help="input steps per window (12)")
-  info.add_argument("--out-steps", type=int, default=12, help="predicted steps per window (12)")
+  _add_window_arguments(info)
   info.add_argument(
       "--split-ratios", default=None,
       help="train,val,test fractions, e.g. 0.6,0.2,0.2 (default: the dataset's)",
@@ -77,33 +95,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(
     info: SeriesInfo,
-    in_steps: int = 12,
-    out_steps: int = 12,
+    in_steps: int | None = None,
+    out_steps: int | None = None,
     split_ratios: tuple[float, ...] | None = None,
 ) -> str:
   """Plain-text summary of a built dataset and its splits (a Markdown table)."""
   from entropy_attention_jax import data  # pylint: disable=g-import-not-at-top
 
   config = f" ({info.config_name})" if info.config_name else ""
-  zeros = info.extra.get("zero_readings")
-  readings = info.num_steps * info.num_nodes
+  default_in, default_out = data.registry.dataset_window(info)
+  in_steps, out_steps = in_steps or default_in, out_steps or default_out
+  readings = max(info.observed_steps * info.num_nodes, 1)
   lines = [
       f"{info.name}{config}",
       f"  path      {info.data_path}",
-      f"  steps     {info.num_steps} (every {info.step_seconds} s, {info.steps_per_day} per day),"
-      f" {info.start} .. {info.end}",
+      f"  steps     {info.num_steps} ({info.grid.describe()}"
+      + (f", {info.steps_per_day} per day" if info.grid.sub_daily else "")
+      + f"), {info.grid.format([0])[0]} .. {info.grid.format([info.num_steps - 1])[0]}",
       f"  nodes     {info.num_nodes}",
       f"  channels  {info.num_channels}: {', '.join(info.channel_names)}"
       f" (target: {info.channel_names[0]})",
   ]
+  if info.covariate_names:
+    known = set(info.known_future)
+    lines.append(
+        "  covariates " + ", ".join(
+            f"{c} ({'known future' if c in known else 'observed'})" for c in info.covariate_names
+        )
+    )
+  if info.future_steps:
+    lines.append(f"  future    {info.future_steps} trailing step(s) with covariates only")
+  nans, zeros = info.extra.get("nan_readings"), info.extra.get("zero_readings")
+  if nans is not None:
+    shares = ", ".join(
+        f"{name} {count} ({100 * count / readings:.2f}%)"
+        for name, count in zip(info.channel_names, nans)
+    )
+    lines.append(f"  missing   {shares} empty/NaN (masked from loss and metrics)")
   if zeros is not None:
     shares = ", ".join(
-        f"{name} {100 * count / readings:.2f}%" for name, count in zip(info.channel_names, zeros)
+        f"{name} {count} ({100 * count / readings:.2f}%)"
+        for name, count in zip(info.channel_names, zeros)
     )
-    lines.append(f"  zeros     {shares} of readings (missing values are stored as 0)")
+    what = ("missing readings: masked" if info.missing_value == 0
+            else "real values: kept in loss and metrics, left out of MAPE")
+    lines.append(f"  zeros     {shares} ({what})")
   ratios = info.default_split_ratios if split_ratios is None else split_ratios
   try:
-    windows = data.split_windows(info.num_steps, in_steps, out_steps, ratios)
+    windows = data.split_windows(info.observed_steps, in_steps, out_steps, ratios)
   except data.DataError as e:
     lines.append(f"  splits    none: {e}")
     return "\n".join(lines)
@@ -143,13 +182,13 @@ def build_command(args: argparse.Namespace) -> int:
   try:
     info = data.build_dataset(
         args.name, args.data_dir, args.manual_dir, overwrite=args.overwrite,
-        **_dataset_options(args),
+        in_steps=args.in_steps, out_steps=args.out_steps, **_dataset_options(args),
     )
   except data.DataError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   print(f"built {info.name} in {info.data_path}")
-  print(describe(info))
+  print(describe(info, args.in_steps, args.out_steps))
   return 0
 
 
@@ -164,10 +203,7 @@ def info_command(args: argparse.Namespace) -> int:
     return 1
   print(describe(info, args.in_steps, args.out_steps, ratios))
   try:  # The facts are shown either way; unusable window settings fail the command.
-    data.split_windows(
-        info.num_steps, args.in_steps, args.out_steps,
-        info.default_split_ratios if ratios is None else ratios,
-    )
+    data.registry.check_windows(info, args.in_steps, args.out_steps, ratios)
   except data.DataError:
     return 1
   return 0

@@ -4,7 +4,10 @@
         [--spatial-attention KIND] [--temporal-attention KIND] [--preset small]
         [--set key=value ...] [--data-dir D] [--nodes N --days D --data-seed S]
     python -m entropy_attention_jax evaluate --workdir W [--checkpoint best|latest] [--split test]
-    python -m entropy_attention_jax predict --workdir W --output P.npz [--split test]
+    python -m entropy_attention_jax predict --workdir W --output P.csv|P.parquet|P.npz [--split test]
+        [--plot F.png --plot-nodes a,b]
+    python -m entropy_attention_jax forecast --workdir W --output F.csv|F.parquet [--file NEW.csv]
+        [--checkpoint best|latest] [--plot F.png --plot-nodes a,b]
 
 The config is the dataset's preset, then each `--preset` overlay, then the
 `--set` overrides, then the explicit flags (`--epochs`, `--*-attention`,
@@ -31,6 +34,9 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
   overrides = list(args.overrides)
   flags = {
       "train.epochs": args.epochs, "train.seed": args.seed, "data.data_dir": args.data_dir,
+      "train.max_steps": args.max_steps, "train.max_minutes": args.max_minutes,
+      "data.in_steps": args.in_steps, "data.out_steps": args.out_steps,
+      "data.scaling": args.scaling,
       "data.manual_dir": args.manual_dir, "model.spatial_attention": args.spatial_attention,
       "model.temporal_attention": args.temporal_attention,
   }
@@ -48,7 +54,7 @@ def _run_guarded(command: Callable[[], Any]) -> int:
 
   try:
     command()
-  except (ValueError, CheckpointError, FloatingPointError) as error:
+  except (ValueError, CheckpointError, FloatingPointError, ImportError) as error:
     # ConfigError, DataError and IncompatibleRunError are ValueErrors.
     print(f"error: {error}", file=sys.stderr)
     return 1
@@ -69,7 +75,13 @@ def train_command(args: argparse.Namespace) -> int:
     if args.print_config:
       import json  # pylint: disable=g-import-not-at-top
 
-      print(json.dumps(config.to_dict(), indent=2))
+      import contextlib  # pylint: disable=g-import-not-at-top
+
+      # Validated as training would: the data is read and the model resolved.
+      # A build's messages go to stderr, so stdout is the JSON alone.
+      with contextlib.redirect_stdout(sys.stderr):
+        resolved = training.config.resolve(config, training.load_data(config.data))
+      print(json.dumps(resolved.to_dict(), indent=2))
       return
     training.train(
         config, args.workdir, evaluate_test=not args.skip_test,
@@ -88,17 +100,45 @@ def evaluate_command(args: argparse.Namespace) -> int:
   ))
 
 
+def _plot_nodes(args: argparse.Namespace) -> list[str]:
+  return [n.strip() for n in (args.plot_nodes or "").split(",") if n.strip()]
+
+
 def predict_command(args: argparse.Namespace) -> int:
   from entropy_attention_jax import training  # pylint: disable=g-import-not-at-top
 
   def command() -> None:
     path = training.predict(
         args.workdir, args.output, checkpoint=args.checkpoint, split=args.split,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, plot=args.plot, plot_nodes=_plot_nodes(args),
     )
     print(f"wrote {args.split} predictions to {path}")
+    if args.plot:
+      print(f"drew {args.plot}")
 
   return _run_guarded(command)
+
+
+def forecast_command(args: argparse.Namespace) -> int:
+  from entropy_attention_jax import training  # pylint: disable=g-import-not-at-top
+
+  def command() -> None:
+    path = training.forecast_to_file(
+        args.workdir, args.output, checkpoint=args.checkpoint, data_dir=args.data_dir,
+        file=args.file, plot=args.plot, plot_nodes=_plot_nodes(args),
+    )
+    print(f"wrote the forecast to {path}")
+    if args.plot:
+      print(f"drew {args.plot}")
+
+  return _run_guarded(command)
+
+
+def _add_plot_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--plot", default=None, help="also draw a few nodes into this image (PNG)")
+  parser.add_argument(
+      "--plot-nodes", default=None, help="comma-separated node ids to draw (default: first four)"
+  )
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +187,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dest = _RENAMED.get(name, name)
     flag = "--" + dest.replace("_", "-")
     group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+  train.add_argument(
+      "--in-steps", type=int, default=None,
+      help="input steps per window (data.in_steps; default: the frequency's)",
+  )
+  train.add_argument(
+      "--out-steps", type=int, default=None,
+      help="forecast steps (data.out_steps; default: the frequency's)",
+  )
+  train.add_argument(
+      "--scaling", choices=("global", "per_node"), default=None,
+      help="z-score per channel (global) or per series (per_node); default: the dataset's",
+  )
+  train.add_argument(
+      "--max-steps", type=int, default=None,
+      help="stop after this many training steps in all (train.max_steps; resumable)",
+  )
+  train.add_argument(
+      "--max-minutes", type=float, default=None,
+      help="stop this session after this many minutes (train.max_minutes; resumable)",
+  )
   train.add_argument("--no-progress", action="store_true", help="no progress bars")
   train.add_argument("--skip-test", action="store_true", help="do not evaluate on the test split")
   train.add_argument(
@@ -162,7 +222,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   _add_run_arguments(evaluate)
   evaluate.set_defaults(func=evaluate_command)
 
-  predict = subparsers.add_parser("predict", help="write a split's forecasts and targets to .npz")
+  predict = subparsers.add_parser(
+      "predict", help="write a split's forecasts and targets (.csv, .parquet or .npz)"
+  )
   _add_run_arguments(predict)
-  predict.add_argument("--output", required=True, help="the .npz file to write")
+  predict.add_argument("--output", required=True, help="the .csv, .parquet or .npz file to write")
+  _add_plot_arguments(predict)
   predict.set_defaults(func=predict_command)
+
+  forecast = subparsers.add_parser(
+      "forecast", help="forecast the steps after the table's last row (.csv or .parquet)"
+  )
+  forecast.add_argument("--workdir", required=True, help="the run's directory (train wrote it)")
+  forecast.add_argument(
+      "--checkpoint", choices=("best", "latest"), default="best",
+      help="the lowest-validation-MAE checkpoint (default) or the newest",
+  )
+  forecast.add_argument("--data-dir", default=None, help="where the dataset is, if it moved")
+  forecast.add_argument(
+      "--file", default=None,
+      help="a newer table with the same columns to forecast from (wide_table runs)",
+  )
+  forecast.add_argument("--output", required=True, help="the .csv or .parquet file to write")
+  _add_plot_arguments(forecast)
+  forecast.set_defaults(func=forecast_command)

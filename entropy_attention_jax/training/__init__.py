@@ -32,6 +32,8 @@ from entropy_attention_jax.training.loop import Run as Run
 from entropy_attention_jax.training.loop import build_run as build_run
 from entropy_attention_jax.training.loop import evaluate as evaluate
 from entropy_attention_jax.training.loop import evaluate_split as evaluate_split
+from entropy_attention_jax.training.loop import forecast as forecast
+from entropy_attention_jax.training.loop import forecast_to_file as forecast_to_file
 from entropy_attention_jax.training.loop import load_data as load_data
 from entropy_attention_jax.training.loop import open_run as open_run
 from entropy_attention_jax.training.loop import predict as predict
@@ -79,6 +81,8 @@ __all__ = [
     "error_sums",
     "evaluate",
     "evaluate_split",
+    "forecast",
+    "forecast_to_file",
     "forecasting_loss",
     "format_table",
     "get_config",

@@ -46,14 +46,21 @@ SECTIONS: tuple[str, ...] = ("data", "model", "optim", "train")
 # ELinFormerConfig fields that the data determines (see `resolve`).
 DATA_DERIVED_MODEL_FIELDS: tuple[str, ...] = (
     "num_nodes", "in_steps", "out_steps", "steps_per_day",
-    "time_of_day_channel", "day_of_week_channel",
+    "time_of_day_channel", "day_of_week_channel", "month_of_year_channel", "future_dim",
 )
+# Calendar embeddings and the data feature each one reads; an embedding whose
+# feature the data's frequency lacks is switched off (see `resolve`).
+_CALENDAR_EMBEDDINGS: dict[str, str] = {
+    "tod_embedding_dim": "time_of_day", "dow_embedding_dim": "day_of_week",
+    "moy_embedding_dim": "month_of_year",
+}
 
 # Keys that may differ between a stored run and the command resuming it: they
 # change neither the model, the data order nor any number the run computes.
 RESUMABLE_CHANGES: frozenset[str] = frozenset({
     "data.data_dir", "data.manual_dir", "train.epochs",
     "train.checkpoint_every_steps", "train.log_every_steps",
+    "train.max_steps", "train.max_minutes",
 })
 
 
@@ -81,11 +88,16 @@ class DataConfig:
       `~/tensorflow_datasets`.
     manual_dir: where manual files (PeMS, METR-LA, ...) are; None: the data
       layer's default, `<data_dir>/downloads/manual`.
-    in_steps: input steps per sample.
-    out_steps: predicted steps per sample.
+    in_steps: input steps per sample; None: the frequency's default (at
+      least one seasonal period, `data.calendar.default_window`).
+    out_steps: predicted steps per sample; None: the frequency's default.
     split_ratios: `(train, val, test)` fractions; None: the dataset's default.
     input_channels: series channels fed as inputs, the target (0) first.
     scaler_ignore_zeros: fit the z-score without zeros (missing readings).
+    scaling: ``"global"`` (one mean/std per channel, the traffic benchmarks'
+      convention) or ``"per_node"`` (one per series: wide tables, Chicago);
+      None: the dataset's default. With per-node scaling the loss is taken
+      on the scaled target, so every series counts alike.
     builder_options: dataset options, e.g. `{"nodes": 20, "days": 14, "seed": 0}`
       for `synthetic_traffic`, `{"file": "my.csv"}` for `wide_table`.
   """
@@ -93,17 +105,28 @@ class DataConfig:
   dataset: str = "synthetic_traffic"
   data_dir: str | None = None
   manual_dir: str | None = None
-  in_steps: int = 12
-  out_steps: int = 12
+  in_steps: int | None = None
+  out_steps: int | None = None
   split_ratios: tuple[float, ...] | None = None
   input_channels: tuple[int, ...] = (0,)
   scaler_ignore_zeros: bool = False
+  scaling: str | None = None
   builder_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     _check(bool(self.dataset), "data.dataset must be a dataset name, got an empty string.")
-    _check(self.in_steps >= 1, f"data.in_steps must be >= 1, got {self.in_steps}.")
-    _check(self.out_steps >= 1, f"data.out_steps must be >= 1, got {self.out_steps}.")
+    _check(
+        self.in_steps is None or self.in_steps >= 1,
+        f"data.in_steps must be >= 1 (or none), got {self.in_steps}.",
+    )
+    _check(
+        self.out_steps is None or self.out_steps >= 1,
+        f"data.out_steps must be >= 1 (or none), got {self.out_steps}.",
+    )
+    _check(
+        self.scaling in (None, "global", "per_node"),
+        f"data.scaling must be global, per_node or none, got {self.scaling!r}.",
+    )
     _check(
         self.split_ratios is None or len(self.split_ratios) == 3,
         f"data.split_ratios must be three fractions (train, val, test), got {self.split_ratios}.",
@@ -175,14 +198,20 @@ class TrainConfig:
     seed: initialisation, data order and dropout all derive from it.
     loss: ``"huber"`` or ``"mae"``, on the original scale of the signal.
     huber_delta: Huber's threshold between the squared and linear parts.
-    mask_zeros: leave zero targets (missing readings) out of the loss;
-      STAEformer masks them for METR-LA / PEMS-BAY only. The evaluation
-      metrics always mask them.
+    mask_zeros: leave the readings that the dataset marks missing with 0
+      (the traffic benchmarks) out of the loss; STAEformer masks them for
+      METR-LA / PEMS-BAY only. NaN targets are always left out, and the
+      evaluation metrics leave out every missing target.
     patience: stop after this many epochs without a lower validation MAE
       (0 = never stop early).
     checkpoint_every_steps: also checkpoint every this many steps inside
       an epoch (0 = only at epoch ends).
     log_every_steps: write the mean training loss every this many steps.
+    max_steps: stop this session after this many training steps in all
+      (0 = no limit); the run can be resumed with a larger limit.
+    max_minutes: stop this session after this many minutes of training
+      (0 = no limit). A run stopped by a limit (or by Ctrl-C) still evaluates
+      its best checkpoint on the test split.
   """
 
   epochs: int = 100
@@ -195,6 +224,8 @@ class TrainConfig:
   patience: int = 20
   checkpoint_every_steps: int = 500
   log_every_steps: int = 50
+  max_steps: int = 0
+  max_minutes: float = 0.0
 
   def __post_init__(self):
     _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}.")
@@ -215,6 +246,8 @@ class TrainConfig:
         self.log_every_steps >= 1,
         f"train.log_every_steps must be >= 1, got {self.log_every_steps}.",
     )
+    _check(self.max_steps >= 0, f"train.max_steps must be >= 0, got {self.max_steps}.")
+    _check(self.max_minutes >= 0, f"train.max_minutes must be >= 0, got {self.max_minutes}.")
 
   @property
   def resolved_eval_batch_size(self) -> int:
@@ -488,7 +521,7 @@ def _staeformer_preset(dataset: str) -> ExperimentConfig:
   facts = _STAEFORMER[dataset]
   masked_mae = dataset in ("metr_la", "pems_bay")
   return ExperimentConfig(
-      data=DataConfig(dataset=dataset),
+      data=DataConfig(dataset=dataset, in_steps=12, out_steps=12),
       model={"input_dim": 3},
       optim=OptimConfig(
           optimizer="adam", learning_rate=1e-3, weight_decay=facts["weight_decay"],
@@ -501,13 +534,25 @@ def _staeformer_preset(dataset: str) -> ExperimentConfig:
   )
 
 
-def _generic_preset(dataset: str, **builder_options: Any) -> ExperimentConfig:
-  # PeMS-like defaults (Huber, L2 5e-4) for the synthetic traffic and the
-  # user's own tables; zero readings are masked from the loss.
+def _traffic_preset(dataset: str, **builder_options: Any) -> ExperimentConfig:
+  # PeMS-like defaults (12 -> 12 steps, Huber, L2 5e-4) for the synthetic
+  # traffic; zero readings are masked from the loss.
   return ExperimentConfig(
-      data=DataConfig(dataset=dataset, builder_options=builder_options),
+      data=DataConfig(dataset=dataset, in_steps=12, out_steps=12, builder_options=builder_options),
       optim=OptimConfig(weight_decay=5e-4, milestones=(15, 30, 50)),
       train=TrainConfig(epochs=100, patience=20),
+  )
+
+
+def _table_preset(dataset: str, **builder_options: Any) -> ExperimentConfig:
+  # Anyone's table: windows from the frequency, per-series scaling (the
+  # dataset's default), forecasts relative to the last observed value, a
+  # shorter patience and schedule than the traffic benchmarks'.
+  return ExperimentConfig(
+      data=DataConfig(dataset=dataset, builder_options=builder_options),
+      model={"window_normalization": "last_value"},
+      optim=OptimConfig(weight_decay=1e-4, milestones=(20, 40)),
+      train=TrainConfig(epochs=60, patience=10),
   )
 
 
@@ -516,10 +561,10 @@ PRESETS: dict[str, Any] = {
     # Explicit options: the stored config then names the data exactly (with
     # none, the data layer would read whichever single config is built).
     "synthetic_traffic": functools.partial(
-        _generic_preset, "synthetic_traffic", nodes=20, days=14, seed=0
+        _traffic_preset, "synthetic_traffic", nodes=20, days=14, seed=0
     ),
-    "chicago_ridership": functools.partial(_generic_preset, "chicago_ridership"),
-    "wide_table": functools.partial(_generic_preset, "wide_table"),
+    "chicago_ridership": functools.partial(_table_preset, "chicago_ridership"),
+    "wide_table": functools.partial(_table_preset, "wide_table"),
 }
 
 # Named groups of overrides applied on top of a preset (`--preset NAME`).
@@ -559,7 +604,7 @@ def get_config(
   Raises:
     ConfigError: unknown overlay, bad override.
   """
-  config = PRESETS[dataset]() if dataset in PRESETS else _generic_preset(dataset)
+  config = PRESETS[dataset]() if dataset in PRESETS else _table_preset(dataset)
   for name in overlays:
     _check(name in OVERLAYS, f"unknown preset {name!r}; known: {sorted(OVERLAYS)}.")
     config = with_overrides(config, OVERLAYS[name])
@@ -583,8 +628,11 @@ def resolve(config: ExperimentConfig, data: Any) -> ExperimentConfig:
   """
   derived = {
       "num_nodes": data.num_nodes, "in_steps": data.in_steps, "out_steps": data.out_steps,
-      "steps_per_day": data.steps_per_day, "time_of_day_channel": data.time_of_day_index,
-      "day_of_week_channel": data.day_of_week_index,
+      "steps_per_day": data.steps_per_day,
+      "time_of_day_channel": data.time_of_day_index or 0,
+      "day_of_week_channel": data.day_of_week_index or 0,
+      "month_of_year_channel": data.month_of_year_index or 0,
+      "future_dim": data.num_future,
   }
   for name, value in derived.items():
     if name in config.model and config.model[name] != value:
@@ -592,6 +640,14 @@ def resolve(config: ExperimentConfig, data: Any) -> ExperimentConfig:
           f"model.{name}={config.model[name]} does not match the data ({name}={value})."
       )
   fields = {**derived, "input_dim": data.num_input_channels, **config.model}
+  # Calendar embeddings follow the frequency: off where the data has no such
+  # feature; month of year (when it has one) as wide as the day of week.
+  model_defaults = {f.name: f.default for f in dataclasses.fields(ELinFormerConfig)}
+  if "month_of_year" in data.calendar_features and "moy_embedding_dim" not in config.model:
+    fields["moy_embedding_dim"] = fields.get("dow_embedding_dim", model_defaults["dow_embedding_dim"])
+  for embedding, feature in _CALENDAR_EMBEDDINGS.items():
+    if feature not in data.calendar_features:
+      fields[embedding] = 0
   try:
     model = ELinFormerConfig(**fields)
   except (TypeError, ValueError) as error:
@@ -599,7 +655,10 @@ def resolve(config: ExperimentConfig, data: Any) -> ExperimentConfig:
   data_dir = config.data.data_dir or default_data_dir()
   return dataclasses.replace(
       config,
-      data=dataclasses.replace(config.data, data_dir=str(pathlib.Path(data_dir).absolute())),
+      data=dataclasses.replace(
+          config.data, data_dir=str(pathlib.Path(data_dir).absolute()),
+          in_steps=data.in_steps, out_steps=data.out_steps, scaling=data.scaling,
+      ),
       model=model.to_dict(),
   )
 

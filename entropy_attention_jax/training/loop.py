@@ -21,7 +21,7 @@ import math
 import pathlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -31,7 +31,9 @@ from jax.sharding import Mesh
 
 from entropy_attention_jax import data as data_lib
 from entropy_attention_jax.models import ELinFormerConfig
+from entropy_attention_jax.training import baselines as baselines_lib
 from entropy_attention_jax.training import metrics as metrics_lib
+from entropy_attention_jax.training import predictions as predictions_lib
 from entropy_attention_jax.training.checkpoint import CheckpointError, RunCheckpoints
 from entropy_attention_jax.training.config import (
     ConfigError,
@@ -86,6 +88,7 @@ def load_data(config: DataConfig, *, build_if_missing: bool = True) -> data_lib.
       split_ratios=config.split_ratios,
       input_channels=config.input_channels,
       scaler_ignore_zeros=config.scaler_ignore_zeros,
+      scaling=config.scaling,
       build_if_missing=build_if_missing,
       manual_dir=config.manual_dir,
       **config.builder_options,
@@ -143,9 +146,19 @@ class Run:
 
   def jitted_eval_step(self, split_output: bool = False) -> Callable:
     """The jitted eval step (per-step error sums) or, with `split_output`, predict step."""
-    maker = make_predict_step if split_output else make_eval_step
-    step = maker(self.model_def, self.data.scaler)
+    if split_output:
+      step = make_predict_step(self.model_def, self.data.scaler)
+    else:
+      step = make_eval_step(self.model_def, self.data.scaler, self.data.info.missing_value)
     return jit_eval_step(step, self.mesh, split_output=split_output)
+
+  def summarize(self, sums: metrics_lib.ErrorSums) -> dict[str, Any]:
+    """Metrics of summed errors, with per-node ones (and `mae_scaled` when scaled per node)."""
+    scaler = self.data.scaler
+    return metrics_lib.summarize(
+        sums, node_ids=self.data.info.node_ids,
+        node_scale=scaler.std[:, 0] if scaler.per_node else None,
+    )
 
 
 def build_run(
@@ -199,7 +212,7 @@ def evaluate_split(
     batch = shard_batch(pad_batch(batch, run.eval_rows), run.mesh)
     sums = eval_step(variables["params"], variables["fixed"], batch)
     total = metrics_lib.add_sums(total, jax.device_get(sums))
-  return metrics_lib.summarize(total)
+  return run.summarize(total)
 
 
 def _check_progress(run: Run, progress: Progress) -> None:
@@ -224,6 +237,7 @@ class _Trainer:
         make_train_step(
             run.model_def, run.optimizer, run.data.scaler, loss=config.train.loss,
             huber_delta=config.train.huber_delta, mask_zeros=config.train.mask_zeros,
+            missing_value=run.data.info.missing_value,
         ),
         run.mesh,
     )
@@ -233,6 +247,15 @@ class _Trainer:
 
   def elapsed(self) -> float:
     return self.elapsed_before + time.perf_counter() - self.session_start
+
+  def limit_reached(self, progress: Progress) -> str | None:
+    """Why this session must stop now (`train.max_steps` / `max_minutes`), or None."""
+    train = self.run.config.train
+    if train.max_steps and progress.step >= train.max_steps:
+      return f"train.max_steps={train.max_steps} reached"
+    if train.max_minutes and time.perf_counter() - self.session_start >= 60 * train.max_minutes:
+      return f"train.max_minutes={train.max_minutes:g} reached"
+    return None
 
   def record(self, progress: Progress, kind: str, **fields: Any) -> None:
     self.log.write({
@@ -289,6 +312,8 @@ class _Trainer:
             progress.step % train.checkpoint_every_steps == 0
         ):
           self.save_latest(state, progress)
+        if not end_of_epoch and self.limit_reached(progress):
+          break
     return state
 
   def end_epoch(self, state: TrainState, progress: Progress) -> None:
@@ -325,13 +350,29 @@ class _Trainer:
       self.checkpoints.save_best(state, progress)
     self.save_latest(state, progress)
 
-  def fit(self, state: TrainState, progress: Progress) -> tuple[TrainState, Progress]:
+  def fit(self, state: TrainState, progress: Progress) -> tuple[TrainState, Progress, str | None]:
+    """Trains until finished, a limit or Ctrl-C; returns why it stopped early (or None)."""
     self.elapsed_before = progress.elapsed_seconds
     self.session_start = time.perf_counter()
-    while not progress.finished and progress.epoch < self.run.config.train.epochs:
-      state = self.train_epoch(state, progress)
-      self.end_epoch(state, progress)
-    return state, progress
+    stop = self.limit_reached(progress)
+    try:
+      while not progress.finished and progress.epoch < self.run.config.train.epochs and not stop:
+        state = self.train_epoch(state, progress)
+        if progress.batch_in_epoch == self.run.steps_per_epoch:
+          self.end_epoch(state, progress)
+        stop = self.limit_reached(progress)
+    except KeyboardInterrupt:
+      # The step in flight may be half-applied (its input state is donated):
+      # nothing is saved, and training resumes from the last checkpoint.
+      self.echo(
+          f"interrupted: training resumes from the last checkpoint; evaluating what is saved."
+      )
+      return state, progress, "interrupted"
+    if stop and progress.batch_in_epoch:
+      self.save_latest(state, progress)
+    if stop:
+      self.echo(f"stopping at step {progress.step}: {stop}; train again to resume.")
+    return state, progress, stop
 
 
 def _fmt(value: float | None) -> str:
@@ -401,12 +442,17 @@ def train(
     )
     trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:
-      trainer.fit(state, progress)
+      _, _, stop = trainer.fit(state, progress)
     finally:
       log.close()
+    has_best = checkpoints.best_step is not None
   if not evaluate_test:
     return None
-  return evaluate_run(run, checkpoint="best", split="test", echo=echo, eval_step=trainer.eval_step)
+  checkpoint = "best" if has_best else "latest"
+  if stop and not has_best:
+    echo(f"no epoch finished yet: evaluating the latest checkpoint (step {progress.step}).")
+  return evaluate_run(run, checkpoint=checkpoint, split="test", echo=echo,
+                      eval_step=trainer.eval_step)
 
 
 def evaluate_run(
@@ -419,7 +465,13 @@ def evaluate_run(
   """
   variables, step = restore_variables(run, checkpoint)
   eval_step = run.jitted_eval_step() if eval_step is None else eval_step
-  result = evaluate_split(run, eval_step, variables, run.data.splits[split])
+  window_split = run.data.splits[split]
+  result = evaluate_split(run, eval_step, variables, window_split)
+  result["checkpoint"], result["step"] = checkpoint, step
+  result["baselines"] = baselines_lib.evaluate_baselines(
+      run.data, window_split, summarize=run.summarize
+  )
+  result.update(baselines_lib.skill(result["mae"], result["baselines"]))
   if write and jax.process_index() == 0:
     write_metrics(run.workdir / f"{split}_metrics.json", result)
   echo(metrics_lib.format_table(
@@ -513,13 +565,26 @@ def predict(
     checkpoint: str = "best",
     split: str = "test",
     data_dir: str | None = None,
+    plot: str | pathlib.Path | None = None,
+    plot_nodes: Sequence[str] = (),
 ) -> pathlib.Path:
-  """Writes a split's forecasts (original scale) with their targets to a `.npz`.
+  """Writes a split's forecasts (original scale) with their targets.
 
-  The archive holds `predictions` and `targets` `[windows, out_steps, nodes, 1]`
+  `output` ending in ``.csv``/``.parquet`` gets the long table of
+  `predictions.py` (`timestamp, node, horizon, forecast, target`). A
+  ``.npz`` holds `predictions` and `targets` `[windows, out_steps, nodes, 1]`
   float32, `starts` `[windows]` (first input step of each window in the
   series), `target_steps` `[windows, out_steps]` (series steps predicted) and
   `step`, the checkpoint's training step.
+
+  Args:
+    workdir: a directory `train` wrote.
+    output: the file to write.
+    checkpoint: ``"best"`` or ``"latest"``.
+    split: ``"test"``, ``"val"`` or ``"train"``.
+    data_dir: where the dataset is now, if it moved.
+    plot: also draw the split's last window for a few nodes into this image.
+    plot_nodes: node ids to draw (default: the first four).
 
   Returns:
     The path written.
@@ -527,30 +592,92 @@ def predict(
   _check_split(split)
   run = open_run(workdir, data_dir=data_dir)
   variables, step = restore_variables(run, checkpoint)
-  predict_step = run.jitted_eval_step(split_output=True)
   window_split = run.data.splits[split]
-  predictions, targets = [], []
-  for batch in window_split.batches(run.config.train.resolved_eval_batch_size):
-    rows = len(batch["y"])
-    sharded = shard_batch(pad_batch(batch, run.eval_rows), run.mesh)
-    output_batch = predict_step(variables["params"], variables["fixed"], sharded)
-    if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-
-      output_batch = multihost_utils.process_allgather(output_batch, tiled=True)
-    predictions.append(np.asarray(output_batch)[:rows])
-    targets.append(batch["y"])
   output = pathlib.Path(output)
+  if output.suffix in predictions_lib.TABLE_SUFFIXES:
+    frame = predictions_lib.split_table(run, variables, split)
+    path = predictions_lib.write_table(frame, output)
+    if plot is not None:
+      predictions_lib.plot_forecast(
+          run, frame, plot, nodes=plot_nodes,
+          first_forecast_step=int(window_split.starts[-1]) + run.data.in_steps,
+      )
+    return path
   if output.suffix != ".npz":
     output = output.with_name(output.name + ".npz")  # What np.savez would do silently.
+  batch_size = run.config.train.resolved_eval_batch_size
+  predicted = predictions_lib._predict_batches(  # pylint: disable=protected-access
+      run, variables, window_split.batches(batch_size)
+  )
+  targets = np.concatenate([b["y"] for b in window_split.batches(batch_size)])
   output.parent.mkdir(parents=True, exist_ok=True)
   starts = window_split.starts
   np.savez(
       output,
-      predictions=np.concatenate(predictions).astype(np.float32),
-      targets=np.concatenate(targets).astype(np.float32),
+      predictions=predicted[..., None],
+      targets=targets.astype(np.float32),
       starts=starts,
       target_steps=starts[:, None] + run.data.in_steps + np.arange(run.data.out_steps),
       step=np.int64(step),
   )
   return output
+
+
+def forecast(
+    workdir: str | pathlib.Path,
+    *,
+    checkpoint: str = "best",
+    data_dir: str | None = None,
+    file: str | pathlib.Path | None = None,
+) -> Any:
+  """Forecasts the `out_steps` steps after the last observed row of the table.
+
+  Args:
+    workdir: a directory `train` wrote.
+    checkpoint: ``"best"`` or ``"latest"``.
+    data_dir: where the dataset is now, if it moved.
+    file: a newer table with the same columns (a wide table: read with the
+      run's options, scaled with the run's scalers); default: the training data.
+
+  Returns:
+    A pandas DataFrame with columns `timestamp, node, horizon, forecast`
+    (`out_steps × nodes` rows; timestamps in the input's time zone and format).
+
+  Raises:
+    data.DataError: a newer table that does not fit the run.
+  """
+  run, variables, series = _forecast_inputs(workdir, checkpoint, data_dir, file)
+  return predictions_lib.future_table(run, variables, series)
+
+
+def _forecast_inputs(workdir, checkpoint, data_dir, file):
+  run = open_run(workdir, data_dir=data_dir)
+  variables, _ = restore_variables(run, checkpoint)
+  series = None
+  if file is not None:
+    if run.config.data.dataset != "wide_table":
+      raise ConfigError(
+          f"--file needs a wide_table run; {workdir} trained on {run.config.data.dataset}."
+      )
+    options = {k: v for k, v in run.config.data.builder_options.items() if k != "file"}
+    series = data_lib.read_table(file, **options)
+  return run, variables, series
+
+
+def forecast_to_file(
+    workdir: str | pathlib.Path,
+    output: str | pathlib.Path,
+    *,
+    checkpoint: str = "best",
+    data_dir: str | None = None,
+    file: str | pathlib.Path | None = None,
+    plot: str | pathlib.Path | None = None,
+    plot_nodes: Sequence[str] = (),
+) -> pathlib.Path:
+  """`forecast` written to a CSV/Parquet `output` (and drawn into `plot`)."""
+  run, variables, series = _forecast_inputs(workdir, checkpoint, data_dir, file)
+  frame = predictions_lib.future_table(run, variables, series)
+  path = predictions_lib.write_table(frame, output)
+  if plot is not None:
+    predictions_lib.plot_forecast(run, frame, plot, nodes=plot_nodes, series=series)
+  return path

@@ -1,9 +1,11 @@
 """Training losses on the original scale of the signal, with a sample mask.
 
 STAEformer maps predictions back to the original scale before the loss
-(Huber on PeMS flow, masked MAE on METR-LA / PEMS-BAY speed). Missing readings
-are stored as zeros; :func:`target_mask` leaves them out when asked, and
-always leaves out the padding rows of a batch.
+(Huber on PeMS flow, masked MAE on METR-LA / PEMS-BAY speed); with per-node
+scaling the loss compares z-scores instead, so every series counts alike.
+Missing targets are NaN (always left out) or the dataset's `missing_value`
+(the traffic benchmarks' zeros, left out when asked); :func:`target_mask`
+also leaves out the padding rows of a batch.
 """
 
 from __future__ import annotations
@@ -30,20 +32,26 @@ def float32_pair(predictions: Array, targets: Array, caller: str) -> tuple[Array
   return jnp.asarray(predictions, jnp.float32), jnp.asarray(targets, jnp.float32)
 
 
-def target_mask(targets: Array, valid: Array, *, mask_zeros: bool) -> Array:
+def target_mask(
+    targets: Array, valid: Array, *, mask_zeros: bool, missing_value: float | None = 0.0
+) -> Array:
   """Which target values count.
 
   Args:
-    targets: `[batch, out_steps, nodes, channels]`.
+    targets: `[batch, out_steps, nodes, channels]`; NaN marks missing ones.
     valid: `[batch]` bool, False for padding rows.
-    mask_zeros: also leave out zero targets (missing readings).
+    mask_zeros: also leave out the targets equal to `missing_value` (the
+      zeros that mark missing readings in the traffic benchmarks).
+    missing_value: the dataset's missing-reading marker besides NaN (None:
+      none, zeros are real values).
 
   Returns:
     Bool mask of the shape of `targets`.
   """
   mask = jnp.broadcast_to(valid.reshape(-1, *([1] * (targets.ndim - 1))), targets.shape)
-  if mask_zeros:
-    mask = mask & (targets != 0)
+  mask = mask & ~jnp.isnan(targets)
+  if mask_zeros and missing_value is not None:
+    mask = mask & (targets != missing_value)
   return mask
 
 
@@ -78,6 +86,9 @@ def forecasting_loss(
     ValueError: an unknown `kind`, or shapes that differ.
   """
   predictions, targets = float32_pair(predictions, targets, "forecasting_loss")
+  # Masked-out targets may be NaN: replace them before any arithmetic, so no
+  # NaN reaches the gradient through the masked branch.
+  targets = jnp.where(mask, targets, predictions)
   if kind == "huber":
     elementwise = optax.losses.huber_loss(predictions, targets, delta=huber_delta)
   elif kind == "mae":

@@ -7,7 +7,8 @@ plain functions in `chex.assert_max_traces` before jitting.
 
 Batches are dicts of `x` `[batch, in_steps, nodes, features]` (z-scored
 inputs and time features), `y` `[batch, out_steps, nodes, 1]` (original
-scale) and `valid` `[batch]` (False for padding rows).
+scale, NaN where missing), `valid` `[batch]` (False for padding rows) and,
+with known-future covariates, `future` `[batch, out_steps, nodes, f]`.
 """
 
 from __future__ import annotations
@@ -29,17 +30,20 @@ Batch = Mapping[str, jax.Array]
 
 
 def _forecast(
-    model_def: ModelDef, scaler: Any, params, fixed, x: jax.Array, dropout: jax.Array | None = None
+    model_def: ModelDef, scaler: Any, params, fixed, batch: Batch,
+    dropout: jax.Array | None = None, *, scaled: bool = False,
 ) -> jax.Array:
-  """The model's forecast on the original scale, `[batch, out_steps, nodes, 1]`.
+  """The model's forecast, `[batch, out_steps, nodes, 1]`, on the original scale.
 
   With a `dropout` key, every dropout stream is re-seeded from it (each
-  stream its own fold) and dropout is on; without, it is off.
+  stream its own fold) and dropout is on; without, it is off. `scaled`
+  returns the z-scores the model outputs instead.
   """
   model = model_def.merge(params, fixed)
   if dropout is not None:
     nnx.reseed(model, dropout=dropout)
-  return scaler.inverse_transform(model(x, deterministic=dropout is None))
+  output = model(batch["x"], batch.get("future"), deterministic=dropout is None)
+  return output if scaled else scaler.inverse_transform(output)
 
 
 def make_train_step(
@@ -50,28 +54,37 @@ def make_train_step(
     loss: str = "huber",
     huber_delta: float = 1.0,
     mask_zeros: bool = True,
+    missing_value: float | None = 0.0,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
   """One optimiser step on the loss of one batch.
 
   Args:
     model_def: the split model.
     optimizer: the optimiser whose state is in `TrainState.opt_state`.
-    scaler: the data's `StandardScaler`; predictions go back to the original
-      scale with `scaler.inverse_transform` before the loss.
+    scaler: the data's `StandardScaler`. A global one maps predictions back
+      to the original scale before the loss (STAEformer); with a per-node one
+      the loss compares z-scores, so every series counts alike.
     loss: ``"huber"`` or ``"mae"``.
-    huber_delta: Huber's threshold.
-    mask_zeros: leave zero targets out of the loss.
+    huber_delta: Huber's threshold (in the units the loss compares).
+    mask_zeros: leave the targets equal to `missing_value` out of the loss
+      (NaN targets are always left out).
+    missing_value: the dataset's missing-reading marker besides NaN.
 
   Returns:
     `train_step(state, batch) -> (new_state, measurements)`, measurements
     `{"loss", "grad_norm"}` float32 scalars.
   """
 
+  scaled = bool(getattr(scaler, "per_node", False))
+
   def loss_fn(params, fixed, batch: Batch, key: jax.Array) -> jax.Array:
     # Dropout masks depend on (seed, step) only, so resuming is exact.
-    predictions = _forecast(model_def, scaler, params, fixed, batch["x"], dropout=key)
-    mask = target_mask(batch["y"], batch["valid"], mask_zeros=mask_zeros)
-    return forecasting_loss(predictions, batch["y"], mask, kind=loss, huber_delta=huber_delta)
+    predictions = _forecast(model_def, scaler, params, fixed, batch, dropout=key, scaled=scaled)
+    mask = target_mask(
+        batch["y"], batch["valid"], mask_zeros=mask_zeros, missing_value=missing_value
+    )
+    targets = scaler.transform(batch["y"]) if scaled else batch["y"]
+    return forecasting_loss(predictions, targets, mask, kind=loss, huber_delta=huber_delta)
 
   def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
     value, grads = jax.value_and_grad(loss_fn)(state.params, state.fixed, batch, dropout_key(state))
@@ -84,16 +97,18 @@ def make_train_step(
   return train_step
 
 
-def make_eval_step(model_def: ModelDef, scaler: Any) -> Callable[..., ErrorSums]:
-  """Per-step error sums of one batch with dropout off.
+def make_eval_step(
+    model_def: ModelDef, scaler: Any, missing_value: float | None = 0.0
+) -> Callable[..., ErrorSums]:
+  """Per-step, per-node error sums of one batch with dropout off.
 
   Returns:
-    `eval_step(params, fixed, batch) -> ErrorSums` of `[out_steps]` float32.
+    `eval_step(params, fixed, batch) -> ErrorSums` of `[out_steps, nodes]` float32.
   """
 
   def eval_step(params, fixed, batch: Batch) -> ErrorSums:
-    predictions = _forecast(model_def, scaler, params, fixed, batch["x"])
-    return error_sums(predictions, batch["y"], batch["valid"])
+    predictions = _forecast(model_def, scaler, params, fixed, batch)
+    return error_sums(predictions, batch["y"], batch["valid"], missing_value)
 
   return eval_step
 
@@ -106,7 +121,7 @@ def make_predict_step(model_def: ModelDef, scaler: Any) -> Callable[..., jax.Arr
   """
 
   def predict_step(params, fixed, batch: Batch) -> jax.Array:
-    return _forecast(model_def, scaler, params, fixed, batch["x"])
+    return _forecast(model_def, scaler, params, fixed, batch)
 
   return predict_step
 
