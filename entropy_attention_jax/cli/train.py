@@ -141,13 +141,14 @@ def _add_plot_arguments(parser: argparse.ArgumentParser) -> None:
   )
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_run_arguments(parser: argparse.ArgumentParser, *, split: bool = True) -> None:
   parser.add_argument("--workdir", required=True, help="the run's directory (train wrote it)")
   parser.add_argument(
       "--checkpoint", choices=("best", "latest"), default="best",
       help="the lowest-validation-MAE checkpoint (default) or the newest",
   )
-  parser.add_argument("--split", choices=("test", "val", "train"), default="test")
+  if split:
+    parser.add_argument("--split", choices=("test", "val", "train"), default="test")
   parser.add_argument("--data-dir", default=None, help="where the dataset is, if it moved")
 
 
@@ -233,12 +234,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   forecast = subparsers.add_parser(
       "forecast", help="forecast the steps after the table's last row (.csv or .parquet)"
   )
-  forecast.add_argument("--workdir", required=True, help="the run's directory (train wrote it)")
-  forecast.add_argument(
-      "--checkpoint", choices=("best", "latest"), default="best",
-      help="the lowest-validation-MAE checkpoint (default) or the newest",
-  )
-  forecast.add_argument("--data-dir", default=None, help="where the dataset is, if it moved")
+  _add_run_arguments(forecast, split=False)
   forecast.add_argument(
       "--file", default=None,
       help="a newer table with the same columns to forecast from (wide_table runs)",
