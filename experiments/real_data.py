@@ -53,6 +53,8 @@ from entropy_attention_jax import training  # noqa: E402  pylint: disable=wrong-
 from entropy_attention_jax.data import synthetic_table  # noqa: E402  pylint: disable=wrong-import-position
 
 DATASETS = ("chicago", "us_employment", "synthetic")
+# About 100 updates per epoch each: us_employment has few windows (but 148 series).
+BATCH_SIZES = {"chicago": 32, "us_employment": 8, "synthetic": 16}
 KINDS = ("softmax", "eala", "linear")
 
 
@@ -105,7 +107,8 @@ def train_run(path: pathlib.Path, options: dict[str, Any], kind: str, seed: int,
       **{f"data.builder_options.{k}": v for k, v in options.items()},
       "model.temporal_attention": kind, "model.spatial_attention": kind,
       "train.seed": seed, "train.epochs": args.epochs, "train.max_minutes": args.max_minutes,
-      "train.batch_size": args.batch_size,
+      "train.batch_size": args.batch_size or BATCH_SIZES[path.stem.removesuffix("_quick")],
+      **dict(args.overrides),
   }
   config = training.get_config("wide_table", overlays=[args.preset], overrides=overrides)
   start = time.time()
@@ -184,7 +187,10 @@ def main() -> None:
   parser.add_argument("--kinds", nargs="+", default=list(KINDS))
   parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
   parser.add_argument("--epochs", type=int, default=30)
-  parser.add_argument("--batch-size", type=int, default=32)
+  parser.add_argument("--batch-size", type=int, default=None,
+                      help=f"default per dataset: {BATCH_SIZES}")
+  parser.add_argument("--set", dest="overrides", action="append", default=[], type=lambda t: t.split("=", 1),
+                      metavar="KEY=VALUE", help="a config override for every run (repeatable)")
   parser.add_argument("--preset", default="tiny", help="model overlay (training.OVERLAYS)")
   parser.add_argument("--max-minutes", type=float, default=0.0,
                       help="per run (train.max_minutes; 0 = no limit: runs end by epochs or patience)")

@@ -24,6 +24,9 @@ forecast), and without covariates the model is exactly STAEformer's.
 input step: the target channel's last value is subtracted from the input
 window and added back to every output step (as NLinear/RevIN do), so a level
 outside the training range (a trend) needs no extrapolation.
+``"window_scale"`` also divides by the window's own standard deviation (floored
+at 0.1 of the series' scale) and multiplies it back, so patterns are learnt
+relative to the recent volatility (RevIN with the last value as its centre).
 
 With ``spatial_attention="eala"`` the spatial blocks cost `O(nodes)` time and
 memory instead of softmax's `O(nodes²)`.
@@ -51,7 +54,9 @@ from entropy_attention_jax.typing import Array
 
 DAYS_PER_WEEK = 7
 MONTHS_PER_YEAR = 12
-WINDOW_NORMALIZATIONS: tuple[str, ...] = ("none", "last_value")
+WINDOW_NORMALIZATIONS: tuple[str, ...] = ("none", "last_value", "window_scale")
+# Floor of the window scale (in the target's z-units): a flat window is not blown up.
+_MIN_WINDOW_VARIANCE = 1e-2
 _OPTION_FIELDS = ("attention_options", "temporal_attention_options", "spatial_attention_options")
 
 
@@ -97,7 +102,8 @@ class ELinFormerConfig:
       (as a float).
     month_of_year_channel: channel of `x` holding the month index 0..11.
     future_dim: known-future covariates in the `future` input (0 = none).
-    window_normalization: ``"none"`` or ``"last_value"`` (see above).
+    window_normalization: ``"none"``, ``"last_value"`` or ``"window_scale"``
+      (see above).
     layer_norm_epsilon: LayerNorm epsilon (PyTorch's 1e-5, as STAEformer).
     dtype: computation dtype name (e.g. ``"bfloat16"``); None infers it.
   """
@@ -356,10 +362,13 @@ class ELinFormer(nnx.Module):
           f" future_dim={c.future_dim}]" + (" or None" if not c.future_dim else "")
           + f", got {None if future is None else future.shape}."
       )
-    offset = None
-    if c.window_normalization == "last_value":
+    offset = scale = None
+    if c.window_normalization != "none":
       offset = x[:, -1:, :, :1]  # [batch, 1, nodes, 1]: the target's last input value.
       x = x.at[..., :1].add(-offset)
+      if c.window_normalization == "window_scale":
+        scale = jnp.sqrt(jnp.var(x[..., :1], axis=1, keepdims=True) + _MIN_WINDOW_VARIANCE)
+        x = x.at[..., :1].divide(scale)
     h = self.embed(x)
     # Temporal blocks attend along time: put in_steps on the length axis.
     h = jnp.swapaxes(h, 1, 2)  # [batch, nodes, in_steps, model_dim]
@@ -381,6 +390,8 @@ class ELinFormer(nnx.Module):
       f = jnp.swapaxes(future, 1, 2).reshape(batch, c.num_nodes, c.out_steps * c.future_dim)
       f = self.future_projection(f.astype(out.dtype))
       out = out + jnp.swapaxes(f.reshape(batch, c.num_nodes, c.out_steps, c.output_dim), 1, 2)
+    if scale is not None:
+      out = out * scale.astype(out.dtype)
     if offset is not None:
       out = out + offset.astype(out.dtype)
     return out
