@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -372,7 +373,10 @@ def parse_time_grid(timestamps, source: str, *, timezone: str | None = None) -> 
   step = fixed_step(local_seconds)
   if step is not None and step % SECONDS_PER_DAY == 0:
     return _grid(source, start=start, step_seconds=step, timezone=zone_name, utc_offsets=utc_offsets)
-  frequency = pd.infer_freq(pd.DatetimeIndex(local))
+  with warnings.catch_warnings():  # pandas plans to return an offset object: take its name.
+    warnings.simplefilter("ignore", FutureWarning)
+    inferred = pd.infer_freq(pd.DatetimeIndex(local))
+  frequency = None if inferred is None else str(getattr(inferred, "freqstr", inferred))
   if frequency is not None and calendar_months(frequency) is not None:
     return _grid(source, start=start, frequency=frequency, timezone=zone_name, utc_offsets=utc_offsets)
   if step is not None:

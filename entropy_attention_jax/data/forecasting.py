@@ -668,7 +668,8 @@ def load_forecasting_data(
     MissingFileError: a manual file is missing.
   """
   series = registry.load_series(
-      name, data_dir, manual_dir=manual_dir, build_if_missing=build_if_missing, **builder_options
+      name, data_dir, manual_dir=manual_dir, build_if_missing=build_if_missing,
+      in_steps=in_steps, out_steps=out_steps, **builder_options,
   )
   return make_forecasting_data(
       series,

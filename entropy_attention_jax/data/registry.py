@@ -181,8 +181,8 @@ def _check_read_options(builder: SeriesBuilder, info: SeriesInfo) -> None:
     details = ", ".join(f"{k}: built {stored.get(k)!r}, asked {requested[k]!r}" for k in changed)
     raise DataError(
         f"{builder.name} in {str(builder.data_path)!r} was built with other options"
-        f" ({details}). Pass overwrite=True (--overwrite) to rebuild it, or build into"
-        " another --data-dir."
+        f" ({details}). Pass the options it was built with to read it, overwrite=True"
+        " (--overwrite) to rebuild it with the new ones, or build into another --data-dir."
     )
 
 
@@ -333,15 +333,20 @@ def load_series(
     *,
     manual_dir: str | pathlib.Path | None = None,
     build_if_missing: bool = True,
+    in_steps: int | None = None,
+    out_steps: int | None = None,
     **options: Any,
 ) -> Series:
-  """The whole series of a dataset, building it first if needed and allowed."""
+  """The whole series of a dataset, building it first if needed and allowed.
+
+  `in_steps`/`out_steps`: the window a build must fit (see `build_dataset`).
+  """
   config_name = resolve_config(name, data_dir, options)
   path = _dataset_path(name, data_dir, config_name)
   if not (path / "dataset_info.json").is_file():
     if not build_if_missing:
       dataset_info(name, data_dir, **options)  # Raises "not built; build with ...".
-    build_dataset(name, data_dir, manual_dir, **options)
+    build_dataset(name, data_dir, manual_dir, in_steps=in_steps, out_steps=out_steps, **options)
   elif options:
     _check_read_options(make_builder(name, data_dir, **options), _read_info(path, config_name))
   return read_built_series(path, config_name)

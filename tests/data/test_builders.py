@@ -82,7 +82,7 @@ def test_wide_tables_are_configs_named_after_their_files(table_files, data_dir):
 def test_synthetic_round_trip_streams_one_chunk_per_day(data_dir):
   info = build_dataset("synthetic_traffic", data_dir, nodes=12, days=3, seed=5)
   assert info.config_name == "nodes12_days3_seed5"
-  assert info.data_path.endswith("synthetic_traffic/nodes12_days3_seed5/1.0.0")
+  assert info.data_path.endswith("synthetic_traffic/nodes12_days3_seed5/1.1.0")
   series = load_series("synthetic_traffic", data_dir, nodes=12, days=3, seed=5)
   np.testing.assert_array_equal(series.values, synthetic_traffic(12, 3, seed=5))
   source = tfds.builder_from_directory(info.data_path).as_data_source(SERIES_SPLIT)
@@ -113,7 +113,7 @@ def test_missing_manual_file_names_the_files_and_the_directory(tmp_path):
   with pytest.raises(MissingFileError, match=f"'metr-la.h5'.*{default_dir}"):
     build_dataset("metr_la", tmp_path / "tfds")
   assert not built_configs("pems04", tmp_path / "tfds")
-  assert not (tmp_path / "tfds" / "pems04" / "1.0.0").exists()
+  assert not (tmp_path / "tfds" / "pems04" / "1.1.0").exists()
 
 
 def test_builder_used_through_tfds_directly(manual_dir, tmp_path):
@@ -133,26 +133,40 @@ def test_bad_file_fails_the_build_and_leaves_nothing(tmp_path):
   values[100, 5, 2] = np.inf
   (tmp_path / "manual").mkdir()
   np.savez(tmp_path / "manual" / "PEMS08.npz", data=values)
-  with pytest.raises(DataError, match=r"inf at step 100 \(2016-07-01T08:20:00\), node 5"):
+  with pytest.raises(DataError, match=r"inf at step 100 \(2016-07-01 08:20:00\), node 5"):
     build_dataset("pems08", tmp_path / "tfds", tmp_path / "manual")
   assert not built_configs("pems08", tmp_path / "tfds")
-  assert not (tmp_path / "tfds" / "pems08" / "1.0.0" / "dataset_info.json").exists()
+  assert not (tmp_path / "tfds" / "pems08" / "1.1.0" / "dataset_info.json").exists()
 
 
 def test_changed_source_needs_overwrite(tmp_path):
   table = tmp_path / "mine.csv"
   wide_frame(steps=60, nodes=2).to_csv(table, index=False)
-  build_dataset("wide_table", tmp_path, file=table)
-  build_dataset("wide_table", tmp_path, file=table)  # Same file: reused.
+  # 60 steps: too short for the 15-minute default window (96 -> 24), fine for 4 -> 4.
+  window = dict(in_steps=4, out_steps=4)
+  build_dataset("wide_table", tmp_path, file=table, **window)
+  build_dataset("wide_table", tmp_path, file=table)  # Same file: reused (no new check).
   changed = wide_frame(steps=60, nodes=2, seed=1)
   changed.to_csv(table, index=False)
   changed_file = r"built from '.*mine.csv' with SHA-256 \w{12}\.\.\., but .*a changed or different file"
   with pytest.raises(DataError, match=changed_file + ".*--overwrite"):
     build_dataset("wide_table", tmp_path, file=table)
-  build_dataset("wide_table", tmp_path, overwrite=True, file=table)
+  build_dataset("wide_table", tmp_path, overwrite=True, file=table, **window)
   np.testing.assert_allclose(
       load_series("wide_table", tmp_path).values[:, :, 0], changed.iloc[:, 1:].to_numpy(), rtol=1e-6
   )
+
+
+def test_too_short_series_is_refused_and_removed(tmp_path):
+  table = tmp_path / "short.csv"
+  wide_frame(steps=60, nodes=2).to_csv(table, index=False)
+  with pytest.raises(DataError, match=(
+      r"wide_table: not built, the series is too short: .*60 steps.*96 \+ 24 = 120 steps")):
+    build_dataset("wide_table", tmp_path, file=table)
+  assert not built_configs("wide_table", tmp_path)
+  assert not (tmp_path / "wide_table" / "short" / "1.1.0").exists()
+  info = build_dataset("wide_table", tmp_path, file=table, in_steps=4, out_steps=4)
+  assert info.num_steps == 60 and info.data_path.endswith("wide_table/short/1.1.0")
 
 
 def test_unknown_names_and_options(tmp_path):

@@ -41,10 +41,16 @@ def test_builder_and_daily_time_features(tmp_path):
   assert info.extra["provenance"]["source"].startswith("R package modeldata")
   data = load_forecasting_data("chicago_ridership", tmp_path, in_steps=14, out_steps=7)
   np.testing.assert_array_equal(data.series.values, chicago.read_chicago_ridership().values)
+  assert info.missing_value is None  # Zeros are real (days with no ridership).
+  assert data.feature_names == ("ridership", "day_of_week", "month_of_year")
+  assert data.scaling == "per_node" and data.scaler.mean.shape == (20, 1)
   batch = next(data.test.batches(8))
   assert batch["x"].shape == (8, 14, 20, 3) and batch["y"].shape == (8, 7, 20, 1)
-  np.testing.assert_array_equal(batch["x"][..., 1], 0.0)  # Time of day: daily steps.
   first = data.test.starts[0]
   expected_dow = (np.arange(first, first + 14) + 0) % 7  # 2001-01-08 was a Monday.
-  np.testing.assert_array_equal(batch["x"][0, :, 0, 2], expected_dow)
+  np.testing.assert_array_equal(batch["x"][0, :, 0, 1], expected_dow)
+  months = data.info.timestamps()[first : first + 14].astype("datetime64[M]").astype(int) % 12
+  np.testing.assert_array_equal(batch["x"][0, :, 0, 2], months)
   assert len(data.train) + len(data.val) + len(data.test) == 5698 - 21 + 1 - 2 * 6
+  default = load_forecasting_data("chicago_ridership", tmp_path)
+  assert (default.in_steps, default.out_steps) == (28, 7)  # Daily: 4 weeks -> 1 week.

@@ -29,7 +29,9 @@ def series() -> Series:
 
 @pytest.fixture(scope="module")
 def data(series):
-  return make_forecasting_data(series, in_steps=12, out_steps=6, batch_size=8)
+  # "toy" is no registered dataset, so it would be scaled per node by default;
+  # these tests check the traffic benchmarks' global scaling.
+  return make_forecasting_data(series, in_steps=12, out_steps=6, batch_size=8, scaling="global")
 
 
 def test_sample_contents(series, data):
@@ -106,12 +108,17 @@ def test_scaler_is_fit_on_training_inputs_only(series, data):
   inputs = np.concatenate([b["x"][..., 0] for b in data.train.batches()])
   # Each step counts once per window reading it (STAEformer's fit), still close.
   assert abs(inputs.mean()) < 0.05 and abs(inputs.std() - 1) < 0.05
-  ignoring = make_forecasting_data(series, in_steps=12, out_steps=6, scaler_ignore_zeros=True)
+  assert data.scaling == "global" and data.scaler.mean.shape == (1,)
+  ignoring = make_forecasting_data(
+      series, in_steps=12, out_steps=6, scaler_ignore_zeros=True, scaling="global"
+  )
   assert ignoring.scaler.mean[0] > data.scaler.mean[0]
 
 
 def test_extra_input_channels(series):
-  data = make_forecasting_data(series, in_steps=4, out_steps=2, input_channels=("flow", 2))
+  data = make_forecasting_data(
+      series, in_steps=4, out_steps=2, input_channels=("flow", 2), scaling="global"
+  )
   assert data.input_channels == (0, 2) and data.num_features == 4 and data.time_of_day_index == 2
   sample = data.val[0]
   s = int(data.val.starts[0])
@@ -126,7 +133,30 @@ def test_extra_input_channels(series):
   ]
   for channels, message in bad_channels:
     with pytest.raises(DataError, match=message):
-      make_forecasting_data(series, input_channels=channels)
+      make_forecasting_data(series, in_steps=4, out_steps=2, input_channels=channels)
+
+
+def test_per_node_scaling_is_the_default_outside_the_benchmarks(series, data):
+  per_node = make_forecasting_data(series, in_steps=12, out_steps=6)
+  assert per_node.scaling == "per_node" and per_node.scaler.mean.shape == (NODES, 1)
+  fit_end = int(per_node.train.starts[-1]) + 12
+  np.testing.assert_allclose(
+      per_node.scaler.mean[:, 0], series.values[:fit_end, :, 0].mean(axis=0), rtol=1e-5
+  )
+  s = int(per_node.val.starts[0])
+  z = (series.values[s : s + 12, :, 0] - per_node.scaler.mean[:, 0]) / per_node.scaler.std[:, 0]
+  np.testing.assert_allclose(per_node.val[0]["x"][..., 0], z, rtol=1e-5, atol=1e-6)
+  # Same windows and targets either way.
+  np.testing.assert_array_equal(per_node.val.starts, data.val.starts)
+  np.testing.assert_array_equal(per_node.val[0]["y"], data.val[0]["y"])
+  with pytest.raises(DataError, match="scaling must be one of"):
+    make_forecasting_data(series, in_steps=12, out_steps=6, scaling="per_channel")
+
+
+def test_default_window_follows_the_frequency(series):
+  # "toy" has no dataset convention: 5-minute steps default to a day -> 24 steps.
+  data = make_forecasting_data(series, split_ratios=(0.8, 0.1, 0.1))
+  assert (data.in_steps, data.out_steps) == (288, 24)
 
 
 def test_bad_arguments(series, data):

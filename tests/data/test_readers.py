@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from entropy_attention_jax.data import DataError, MissingFileError
-from entropy_attention_jax.data.readers import (
-    read_hdf_table, read_npz_series, read_wide_table, regular_time_grid,
-)
+from entropy_attention_jax.data.calendar import parse_time_grid
+from entropy_attention_jax.data.readers import read_hdf_table, read_npz_series, read_wide_table
 
 from tests.data.conftest import speed_frame, wide_frame
 
@@ -44,11 +43,16 @@ def test_npz_errors(tmp_path, arrays, message):
     read_npz_series(tmp_path / "data.npz", **NPZ_ARGS)
 
 
-def test_npz_nan_names_step_and_node(tmp_path):
+def test_npz_nan_is_missing_and_inf_names_step_and_node(tmp_path):
   values = np.ones((30, 4, 3))
   values[25, 2, 0] = np.nan
   np.savez(tmp_path / "data.npz", data=values)
-  where = r"nan at step 25 \(2018-01-01T02:05:00\), node 2 \(id '2'\), channel 0"
+  series = read_npz_series(tmp_path / "data.npz", **NPZ_ARGS)
+  assert np.isnan(series.values[25, 2, 0])
+  assert series.info.missing_value == 0.0  # PeMS: zeros are missing readings too.
+  values[26, 3, 1] = np.inf
+  np.savez(tmp_path / "data.npz", data=values)
+  where = r"inf at step 26 \(2018-01-01 02:10:00\), node 3 \(id '3'\), channel 1"
   with pytest.raises(DataError, match=where):
     read_npz_series(tmp_path / "data.npz", **NPZ_ARGS)
 
@@ -110,15 +114,19 @@ def test_wide_table_named_timestamp_column_and_tz(tmp_path):
   frame.to_parquet(tmp_path / "t.parquet")
   series = read_wide_table(tmp_path / "t.parquet", timestamp_column="timestamp")
   assert series.info.node_ids == ("sensor_0", "sensor_1")
-  assert series.info.start == np.datetime64("2021-06-01T07:00:00")  # UTC.
+  # Local wall-clock time is kept (not converted to UTC), with its offset.
+  assert series.info.start == np.datetime64("2021-06-01T00:00:00")
+  assert series.info.timezone == "America/Los_Angeles"
+  assert series.info.utc_offsets == ((0, -7 * 3600),)
+  np.testing.assert_allclose(series.info.time_of_day()[:2], [0, 15 / 1440])
 
 
 def test_wide_table_errors(tmp_path):
   frame = wide_frame(steps=40, nodes=3)
-  frame.loc[7, "sensor_1"] = np.nan
-  frame.to_csv(tmp_path / "nan.csv", index=False)
-  with pytest.raises(DataError, match=r"nan at step 7 \(2021-06-01T01:45:00\), node 1 \(id 'sensor_1'\)"):
-    read_wide_table(tmp_path / "nan.csv")
+  frame.loc[7, "sensor_1"] = np.inf
+  frame.to_csv(tmp_path / "inf.csv", index=False)
+  with pytest.raises(DataError, match=r"inf at step 7 \(2021-06-01 01:45:00\), node 1 \(id 'sensor_1'\)"):
+    read_wide_table(tmp_path / "inf.csv")
   frame = wide_frame(steps=40, nodes=3).astype({"sensor_2": object})
   frame.loc[5, "sensor_2"] = "broken"
   frame.to_csv(tmp_path / "text.csv", index=False)
@@ -130,14 +138,17 @@ def test_wide_table_errors(tmp_path):
   with pytest.raises(DataError, match="cannot tell the format"):
     read_wide_table(tmp_path / "t.xlsx")
   wide_frame(steps=40, nodes=2).iloc[::-1].to_csv(tmp_path / "reversed.csv", index=False)
-  with pytest.raises(DataError, match="sorted and evenly spaced"):
+  with pytest.raises(DataError, match="sorted and unique; row 1 goes back to"):
     read_wide_table(tmp_path / "reversed.csv")
 
 
-def test_regular_time_grid_errors():
-  with pytest.raises(DataError, match="at least two"):
-    regular_time_grid(pd.to_datetime(["2020-01-01"]), "t")
+def test_time_grid_errors():
+  with pytest.raises(DataError, match="at least three"):
+    parse_time_grid(pd.to_datetime(["2020-01-01", "2020-01-02"]), "t")
   with pytest.raises(DataError, match="row 1 is missing"):
-    regular_time_grid(pd.to_datetime(["2020-01-01", None, "2020-01-03"]), "t")
+    parse_time_grid(pd.to_datetime(["2020-01-01", None, "2020-01-03"]), "t")
   with pytest.raises(DataError, match="fraction of a second"):
-    regular_time_grid(pd.to_datetime(["2020-01-01 00:00:00.5", "2020-01-01 00:00:01.5"]), "t")
+    parse_time_grid(
+        pd.to_datetime(["2020-01-01 00:00:00.5", "2020-01-01 00:00:01.5", "2020-01-01 00:00:02.5"]),
+        "t",
+    )

@@ -47,8 +47,10 @@ def test_metadata_round_trip_through_json():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"step_seconds": 7}, "divides a day"),
-        ({"step_seconds": 0}, "divides a day"),
+        ({"step_seconds": 7}, "must divide a day"),
+        ({"step_seconds": 0}, "positive whole number of seconds"),
+        ({"step_seconds": 86_400 + 3600}, "whole days"),
+        ({"frequency": "WEEKLY", "step_seconds": 0}, "unknown calendar frequency"),
         ({"node_ids": ("a", "b", "a")}, "'a' appears more than once"),
         ({"num_steps": 0}, "no steps"),
         ({"channel_names": ()}, "at least one channel"),
@@ -64,15 +66,44 @@ def test_metadata_from_elsewhere_is_rejected():
     SeriesInfo.from_metadata({"name": "x"}, data_path="/some/where")
 
 
-def test_nan_is_reported_with_its_position():
+def test_nan_is_accepted_as_missing():
   info = make_info()
   values = np.ones((600, 3, 2), np.float32)
   values[300, 1, 1] = np.nan
+  series = Series(values, info)
+  assert np.isnan(series.values[300, 1, 1])
+  assert series.missing_counts() == {"flow": 0, "speed": 1}
+
+
+def test_infinite_value_is_reported_with_its_position():
+  info = make_info()
+  values = np.ones((600, 3, 2), np.float32)
+  values[300, 1, 1] = np.nan  # Allowed: missing.
   values[400, 0, 0] = np.inf
+  values[500, 2, 1] = -np.inf
   with pytest.raises(DataError, match=(
-      r"2 NaN/inf value\(s\); the first is nan at step 300 \(2018-01-02T01:00:00\),"
-      r" node 1 \(id 'b'\), channel 1 \('speed'\)")):
+      r"2 value\(s\) infinite; the first is inf at step 400 \(2018-01-02 09:20:00\),"
+      r" node 0 \(id 'a'\), channel 0 \('flow'\)")):
     Series(values, info)
+
+
+def test_huge_value_is_reported_with_its_position():
+  values = np.ones((600, 3, 2), np.float32)
+  values[17, 2, 0] = -1e30
+  with pytest.raises(DataError, match=(
+      r"larger than 1e\+15 in magnitude; the first is -1\.0\d*e\+30 at step 17 \(2018-01-01 01:25:00\),"
+      r" node 2 \(id 'c'\), channel 0")):
+    Series(values, make_info())
+  values[17, 2, 0] = 1e14  # Below the limit: accepted.
+  Series(values, make_info())
+
+
+def test_missing_value_marks_zeros_missing():
+  values = np.ones((600, 3, 2), np.float32)
+  values[5, 0, 0] = 0.0
+  values[6, 1, 0] = np.nan
+  assert Series(values, make_info()).missing_counts() == {"flow": 1, "speed": 0}
+  assert Series(values, make_info(missing_value=0.0)).missing_counts() == {"flow": 2, "speed": 0}
 
 
 def test_shape_must_match_the_info():

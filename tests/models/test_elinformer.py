@@ -226,3 +226,70 @@ def test_diagnostics_name_every_layer(tiny_model):
   chex.assert_shape(diagnostics["temporal_layers/0/attention"]["theta"], (2, 5, 4, 2))
   chex.assert_shape(diagnostics["spatial_layers/0/attention"]["theta"], (2, 4, 5, 2))
   chex.assert_shape(diagnostics["spatial_layers/0/attention"]["attention_weights"], (2, 4, 2, 5, 5))
+
+
+forecast_with_future = nnx.jit(lambda model, x, future: model(x, future, deterministic=True))
+
+
+def test_known_future_covariates_enter_through_a_linear_map():
+  config = tiny_config(future_dim=2)
+  model = ELinFormer(config, rngs=nnx.Rngs(0))
+  x = make_inputs(config)
+  keys = jax.random.split(jax.random.key(1), 2)
+  f1, f2 = (jax.random.normal(k, (2, config.out_steps, config.num_nodes, 2)) for k in keys)
+  out = forecast_with_future(model, x, f1)
+  assert out.shape == (2, config.out_steps, config.num_nodes, 1)
+  assert not np.allclose(out, forecast_with_future(model, x, f2))
+  # Affine in `future`: out(f1) + out(f2) = out(f1 + f2) + out(0).
+  zero = forecast_with_future(model, x, jnp.zeros_like(f1))
+  np.testing.assert_allclose(
+      out + forecast_with_future(model, x, f2), forecast_with_future(model, x, f1 + f2) + zero,
+      rtol=1e-4, atol=1e-4,
+  )
+  with pytest.raises(ValueError, match=r"future must be \[batch, out_steps=3, nodes=5, future_dim=2\]"):
+    model(x, deterministic=True)
+  with pytest.raises(ValueError, match="got \\(2, 3, 5, 1\\)"):
+    model(x, f1[..., :1], deterministic=True)
+
+
+def test_future_is_refused_without_future_dim(tiny_model):
+  x = make_inputs(tiny_model.config)
+  with pytest.raises(ValueError, match="future_dim=0\\] or None"):
+    tiny_model(x, jnp.zeros((2, 3, 5, 1)), deterministic=True)
+
+
+def test_last_value_window_normalization_follows_the_level():
+  config = tiny_config(window_normalization="last_value")
+  model = ELinFormer(config, rngs=nnx.Rngs(0))
+  x = make_inputs(config)
+  shifted = x.at[..., 0].add(100.0)  # A level far outside the "training" range.
+  np.testing.assert_allclose(predict(model, shifted), predict(model, x) + 100.0, atol=1e-3)
+  plain = ELinFormer(tiny_config(), rngs=nnx.Rngs(0))
+  assert not np.allclose(predict(plain, shifted), predict(plain, x) + 100.0, atol=1e-1)
+  with pytest.raises(ValueError, match="window_normalization must be one of"):
+    tiny_config(window_normalization="revin")
+
+
+def test_window_scale_normalization_follows_level_and_scale():
+  model = ELinFormer(tiny_config(window_normalization="window_scale"), rngs=nnx.Rngs(0))
+  x = make_inputs(model.config)
+  shifted = x.at[..., 0].add(100.0)
+  np.testing.assert_allclose(predict(model, shifted), predict(model, x) + 100.0, atol=1e-3)
+  # Far above the variance floor, scaling the target's window scales the forecast.
+  by_100, by_1000 = (predict(model, x.at[..., 0].multiply(k)) / k for k in (100.0, 1000.0))
+  np.testing.assert_allclose(by_100, by_1000, rtol=1e-3, atol=1e-4)
+
+
+def test_month_of_year_embedding_reads_its_channel():
+  config = tiny_config(
+      tod_embedding_dim=0, dow_embedding_dim=0, moy_embedding_dim=8, month_of_year_channel=1,
+  )
+  assert config.num_channels == 2 and config.model_dim == 16
+  model = ELinFormer(config, rngs=nnx.Rngs(0))
+  months = jnp.broadcast_to(jnp.arange(config.in_steps, dtype=jnp.float32)[None, :, None], (2, 4, 5))
+  x = jnp.stack([make_inputs(config)[..., 0], months], axis=-1)
+  later = x.at[..., 1].set(jnp.mod(x[..., 1] + 6, 12))
+  assert not np.allclose(predict(model, later), predict(model, x))
+  np.testing.assert_allclose(  # Periodic: month 12 is month 0.
+      predict(model, x.at[..., 1].add(12.0)), predict(model, x), rtol=1e-4, atol=1e-4
+  )

@@ -10,27 +10,36 @@ import pytest
 
 from entropy_attention_jax.cli import main
 
+from tests.data.conftest import pems_values
 from tests.training.conftest import train_args
 
 
-def test_flags_override_presets_and_sets(capsys):
+def test_flags_override_presets_and_sets(tmp_path, capsys):
+  # --print-config reads the data (to resolve the model): a tiny file in PeMS08's format.
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  np.savez(manual / "PEMS08.npz", data=pems_values("PEMS08"))
+  data_dir = tmp_path / "tfds"
   assert main([
       "train", "--dataset", "pems08", "--workdir", "unused", "--preset", "small",
       "--set", "train.epochs=9", "--epochs", "4", "--spatial-attention", "softmax",
-      "--temporal-attention", "linear", "--seed", "3", "--data-dir", "/data", "--print-config",
+      "--temporal-attention", "linear", "--seed", "3", "--data-dir", str(data_dir),
+      "--manual-dir", str(manual), "--print-config",
   ]) == 0
   config = json.loads(capsys.readouterr().out)
   assert config["train"]["epochs"] == 4 and config["train"]["seed"] == 3
   assert config["model"]["spatial_attention"] == "softmax"
   assert config["model"]["temporal_attention"] == "linear"
   assert config["model"]["input_embedding_dim"] == 16 and config["model"]["input_dim"] == 3
-  assert config["data"]["data_dir"] == "/data" and config["optim"]["milestones"] == [25, 45, 65]
+  assert config["data"]["data_dir"] == str(data_dir) and config["optim"]["milestones"] == [25, 45, 65]
+  assert (config["data"]["in_steps"], config["data"]["out_steps"]) == (12, 12)
+  assert config["data"]["scaling"] == "global"
 
 
-def test_dataset_flags_become_builder_options(capsys):
+def test_dataset_flags_become_builder_options(tmp_path, capsys):
   assert main([
       "train", "--dataset", "synthetic_traffic", "--workdir", "unused", "--nodes", "30",
-      "--data-seed", "2", "--print-config",
+      "--data-seed", "2", "--data-dir", str(tmp_path), "--print-config",
   ]) == 0
   config = json.loads(capsys.readouterr().out)
   assert config["data"]["builder_options"] == {"nodes": 30, "days": 14, "seed": 2}

@@ -75,13 +75,27 @@ def test_metrics_log_has_each_event_once(trained_run):
   )
 
 
-def test_test_metrics_follow_the_interface_and_match_predictions(trained_run, tmp_path):
+def test_test_metrics_follow_the_interface_and_match_predictions(trained_run, tiny_data, tmp_path):
   workdir, result, _ = trained_run
   stored = json.loads((workdir / "test_metrics.json").read_text())
   assert stored == result
-  assert set(stored) == {"mae", "rmse", "mape", "horizons"}
+  assert set(stored) == {
+      "mae", "rmse", "mape", "horizons", "nodes", "checkpoint", "step", "baselines", "skill",
+      "best_baseline", "best_baseline_mae",
+  }  # No "mae_scaled": synthetic traffic is scaled globally.
   assert set(stored["horizons"]) == {"3", "6", "12"}
   assert all(set(h) == {"mae", "rmse", "mape"} for h in stored["horizons"].values())
+  assert set(stored["nodes"]) == {str(i) for i in range(6)}
+  assert all(set(n) == {"mae", "rmse", "mape"} for n in stored["nodes"].values())
+  assert stored["checkpoint"] == "best"
+  assert set(stored["baselines"]) == {"last_value", "seasonal_naive", "window_mean"}
+  for baseline in stored["baselines"].values():
+    assert {"mae", "rmse", "mape", "horizons", "period"} <= set(baseline)
+    assert baseline["period"] == 288  # A day of 5-minute steps.
+  maes = {k: v["mae"] for k, v in stored["baselines"].items()}
+  assert stored["best_baseline"] == min(maes, key=maes.get)
+  assert stored["best_baseline_mae"] == min(maes.values())
+  assert stored["skill"] == pytest.approx(1 - stored["mae"] / min(maes.values()))
   assert evaluate(workdir, echo=lambda _: None) == result  # best checkpoint by default
 
   path = predict(workdir, tmp_path / "predictions")  # the suffix is added
@@ -91,9 +105,21 @@ def test_test_metrics_follow_the_interface_and_match_predictions(trained_run, tm
     assert predictions.shape == targets.shape == (104, 12, 6, 1)
     np.testing.assert_array_equal(archive["target_steps"][:, 0], archive["starts"] + 12)
     best_step = int(archive["step"])
-  assert best_step == int(next((workdir / "best").iterdir()).name)
+  assert best_step == int(next((workdir / "best").iterdir()).name) == stored["step"]
   expected = staeformer_metrics(predictions, targets)
   np.testing.assert_allclose([result["mae"], result["rmse"], result["mape"]], expected, rtol=1e-5)
+  # Per node, the same masked MAE.
+  node_error = np.abs(predictions - targets)[..., 0]
+  node_mask = targets[..., 0] != 0
+  node_mae = (node_error * node_mask).sum(axis=(0, 1)) / node_mask.sum(axis=(0, 1))
+  np.testing.assert_allclose([result["nodes"][str(i)]["mae"] for i in range(6)], node_mae, rtol=1e-5)
+  # The last-value baseline repeats each window's last input step (zeros carried over).
+  with np.load(path) as archive:
+    starts = archive["starts"]
+  last = tiny_data.filled_target()[starts + 11][:, None, :, None]
+  np.testing.assert_array_equal(tiny_data.filled_target()[:, 0] == 0, False)
+  baseline_mae = (np.abs(last - targets) * (targets != 0)).sum() / (targets != 0).sum()
+  np.testing.assert_allclose(stored["baselines"]["last_value"]["mae"], baseline_mae, rtol=1e-5)
 
 
 def test_evaluate_the_latest_checkpoint_and_other_splits(trained_run):

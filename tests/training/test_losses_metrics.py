@@ -96,3 +96,29 @@ def test_horizons_beyond_out_steps_are_omitted_and_empty_sets_give_none():
   assert table.splitlines()[0] == "title"
   assert table.splitlines()[-1].startswith(f"| average | {result['mae']:.3f} |")
   assert "| 12 |" not in table
+
+
+def test_error_sums_per_node_with_nan_targets_and_real_zeros():
+  predictions, targets = _batch(6)
+  targets[0, 0, 1, 0] = np.nan  # Missing.
+  targets[1, 2, 3, 0] = 0.0  # A real zero (missing_value None) or a missing one (0).
+  valid = np.ones(B, bool)
+  sums = error_sums(predictions, targets, valid, missing_value=None)
+  assert all(np.asarray(x).shape == (T, N) for x in sums)
+  count, relative_count = np.asarray(sums.count), np.asarray(sums.relative_count)
+  assert count[0, 1] == B - 1  # The NaN is left out; zeros are real values here.
+  assert count[2, 3] - relative_count[2, 3] == np.sum(targets[:, 2, 3, 0] == 0)
+  # The real zero counts for MAE (not MAPE), a zero marking missing counts for neither.
+  zeros_missing = error_sums(predictions, targets, valid, missing_value=0.0)
+  np.testing.assert_array_equal(np.asarray(zeros_missing.count), relative_count)
+  error = np.abs(predictions - targets)[..., 0]
+  mask = ~np.isnan(targets[..., 0])
+  np.testing.assert_allclose(np.asarray(sums.absolute), np.where(mask, error, 0).sum(0), rtol=1e-5)
+  result = summarize(add_sums(None, sums), node_ids=("a", "b", "c", "d"),
+                     node_scale=np.array([1.0, 2.0, 4.0, 8.0]))
+  assert set(result["nodes"]) == {"a", "b", "c", "d"}
+  node_mae = np.where(mask, error, 0).sum((0, 1)) / mask.sum((0, 1))
+  np.testing.assert_allclose([result["nodes"][n]["mae"] for n in "abcd"], node_mae, rtol=1e-5)
+  scaled = (np.where(mask, error, 0).sum((0, 1)) / [1, 2, 4, 8]).sum() / mask.sum()
+  np.testing.assert_allclose(result["mae_scaled"], scaled, rtol=1e-5)
+  assert "nodes" not in summarize(add_sums(None, sums))

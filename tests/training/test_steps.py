@@ -126,3 +126,29 @@ def test_eval_sums_equal_metrics_of_the_predictions(run):
     targets.append(batch["y"])
   expected = staeformer_metrics(np.concatenate(predictions), np.concatenate(targets))
   np.testing.assert_allclose([result["mae"], result["rmse"], result["mape"]], expected, rtol=1e-5)
+
+
+def test_per_node_scaling_puts_the_loss_on_z_scores(run):
+  """Rescaling one node (its targets, mean and std) leaves a per-node loss unchanged."""
+  from entropy_attention_jax.data import StandardScaler  # pylint: disable=g-import-not-at-top
+
+  nodes = run.data.num_nodes
+  mean = np.linspace(10, 60, nodes, dtype=np.float32)[:, None]
+  std = np.linspace(2, 7, nodes, dtype=np.float32)[:, None]
+  factor = np.ones((nodes, 1), np.float32)
+  factor[2] = 1000.0  # One series in other units.
+  batch = next(run.data.train.batches(8, drop_remainder=True))
+  batch = pad_batch(batch, run.train_rows)
+
+  def loss(scaler, y):
+    step = jax.jit(make_train_step(run.model_def, run.optimizer, scaler, loss="mae"))
+    _, measurements = step(_copy(run.initial_state), {**batch, "y": y})
+    return float(measurements["loss"])
+
+  per_node = loss(StandardScaler(mean, std), batch["y"])
+  rescaled = loss(StandardScaler(mean * factor, std * factor), batch["y"] * factor[:, 0, None])
+  assert per_node == pytest.approx(rescaled, rel=1e-4)
+  # A global scaler compares original units: the rescaled node dominates.
+  plain = loss(StandardScaler(mean[2], std[2]), batch["y"])
+  scaled = loss(StandardScaler(mean[2], std[2]), batch["y"] * factor[:, 0, None])
+  assert scaled > 100 * plain
