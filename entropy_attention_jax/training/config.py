@@ -654,11 +654,19 @@ def resolve(config: ExperimentConfig, data: Any) -> ExperimentConfig:
   except (TypeError, ValueError) as error:
     raise ConfigError(f"model: {error}") from error
   data_dir = config.data.data_dir or default_data_dir()
+  # Reading options the build was made with and the command left out (e.g.
+  # the covariates of `data build`): recorded, so the run names its data fully.
+  built_with = data.info.extra.get("read_options") or {}
+  builder_options = {
+      **{k: v for k, v in built_with.items() if v not in (None, "")},
+      **config.data.builder_options,
+  }
   return dataclasses.replace(
       config,
       data=dataclasses.replace(
           config.data, data_dir=str(pathlib.Path(data_dir).absolute()),
           in_steps=data.in_steps, out_steps=data.out_steps, scaling=data.scaling,
+          builder_options=builder_options,
       ),
       model=model.to_dict(),
   )

@@ -52,11 +52,12 @@ def run_cli(*args: str, env: dict[str, str], cwd: pathlib.Path) -> str:
   return out
 
 
-def train_argv(workdir: str, *extra: str) -> list[str]:
+def train_argv(workdir: str, *extra: str, covariate_flags: bool = True) -> list[str]:
+  covariates = ["--covariates", "a", "--known-future", "c"] if covariate_flags else []
   return [
-      "train", "--dataset", "wide_table", "--file", "F.csv", "--data-dir", "D",
-      "--covariates", "a", "--known-future", "c", "--workdir", workdir, "--preset", "tiny",
-      "--no-progress", "--set", "train.batch_size=8", *extra,
+      "train", "--dataset", "wide_table", "--file", "F.csv", "--data-dir", "D", *covariates,
+      "--workdir", workdir, "--preset", "tiny", "--no-progress", "--set", "train.batch_size=8",
+      *extra,
   ]  # 49 training windows // 8 = 6 steps per epoch.
 
 
@@ -70,8 +71,15 @@ def monthly_run(tmp_path_factory, subprocess_env):
       "--covariates", "a", "--known-future", "c", env=subprocess_env, cwd=root,
   )
   assert "wide_table (f)" in out and "monthly (MS)" in out
-  run_cli(*train_argv("W", "--epochs", "1"), env=subprocess_env, cwd=root)
+  # As the interface: `--file` alone reads the table as it was built.
+  run_cli(*train_argv("W", "--epochs", "1", covariate_flags=False), env=subprocess_env, cwd=root)
   return root, table
+
+
+def test_train_with_the_file_alone_uses_the_built_covariates(monthly_run):
+  root, _ = monthly_run
+  options = json.loads((root / "W" / "config.json").read_text())["data"]["builder_options"]
+  assert options["covariates"] == "a" and options["known_future"] == "c"
 
 
 def test_the_build_keeps_nan_cells_covariates_and_future_rows(monthly_run):
