@@ -364,25 +364,20 @@ def train(
 
   Raises:
     ConfigError, data.DataError: bad config or data.
-    IncompatibleRunError: `workdir` holds a run with another config or data.
-    CheckpointError: a checkpoint in `workdir` cannot be restored.
+    IncompatibleRunError: `workdir` holds a run with another config or data,
+      or an earlier run's results without its checkpoints.
+    CheckpointError: a checkpoint in `workdir` cannot be restored or written.
     FloatingPointError: the training loss became NaN or infinite.
   """
   workdir = pathlib.Path(workdir).absolute()
   data = load_data(config.data)
   config = resolve(config, data)
-  save_or_check_config(workdir, config)
+  save_or_check_config(workdir, config, write=False)
   save_or_check_scaler(workdir, data.scaler)
   run = build_run(config, data, workdir, mesh=mesh)
   show_progress = sys.stderr.isatty() if show_progress is None else show_progress
   with RunCheckpoints(workdir) as checkpoints:
-    restored = checkpoints.restore_latest(run.initial_state)
-    if restored is None and checkpoints.best_step is not None:
-      raise CheckpointError(
-          f"{workdir} has a best checkpoint (step {checkpoints.best_step}) but no latest one"
-          f" in {workdir / 'checkpoints'}; refusing to start over. Restore the checkpoints or"
-          " train in a new --workdir."
-      )
+    restored = checkpoints.restore_or_start(run.initial_state)
     state, progress = restored if restored is not None else (run.initial_state, Progress())
     _check_progress(run, progress)
     more_epochs = progress.stop_reason == "epochs" and progress.epoch < config.train.epochs
@@ -399,6 +394,7 @@ def train(
         workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step,
         enabled=jax.process_index() == 0,
     )
+    save_or_check_config(workdir, config)  # Every check passed: record resumable changes.
     trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:
       trainer.fit(state, progress)
