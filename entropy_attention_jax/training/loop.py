@@ -40,6 +40,7 @@ from entropy_attention_jax.training.config import (
     default_data_dir,
     resolve,
 )
+from entropy_attention_jax.training.lock import holding_workdir_lock
 from entropy_attention_jax.training.metrics_log import MetricsLog
 from entropy_attention_jax.training.optim import learning_rate_schedule, make_optimizer
 from entropy_attention_jax.training.sharding import (
@@ -338,6 +339,7 @@ def _fmt(value: float | None) -> str:
   return "-" if value is None else f"{value:.4f}"
 
 
+@holding_workdir_lock("train")
 def train(
     config: ExperimentConfig,
     workdir: str | pathlib.Path,
@@ -368,6 +370,8 @@ def train(
       or an earlier run's results without its checkpoints.
     CheckpointError: a checkpoint in `workdir` cannot be restored or written.
     FloatingPointError: the training loss became NaN or infinite.
+    lock.WorkdirBusyError: another process holds `workdir` (see lock.py).
+    lock.WorkdirError: `workdir` cannot be created or written.
   """
   workdir = pathlib.Path(workdir).absolute()
   data = load_data(config.data)
@@ -476,6 +480,7 @@ def _check_split(split: str) -> None:
     raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}.")
 
 
+@holding_workdir_lock("evaluate")
 def evaluate(
     workdir: str | pathlib.Path,
     *,
