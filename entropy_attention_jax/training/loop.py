@@ -268,10 +268,12 @@ class _Trainer:
         loss = float(measurements["loss"])
         progress.step += 1
         progress.batch_in_epoch += 1
-        if not math.isfinite(loss):
+        grad_norm = float(measurements["grad_norm"])  # Non-finite: the new state is bad.
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
           raise FloatingPointError(
-              f"{run.workdir}: the training loss is {loss} at step {progress.step} (epoch"
-              f" {progress.epoch + 1}); lower optim.learning_rate or set optim.clip_grad_norm."
+              f"{run.workdir}: the training loss is {loss} (gradient norm {grad_norm}) at step"
+              f" {progress.step} (epoch {progress.epoch + 1}); the checkpoints before it are"
+              " kept. Lower optim.learning_rate or set optim.clip_grad_norm."
           )
         progress.epoch_loss_sum += loss
         progress.epoch_loss_count += 1
@@ -296,6 +298,8 @@ class _Trainer:
     """Validation, early stopping, best and latest checkpoints after an epoch."""
     run, train = self.run, self.run.config.train
     val = evaluate_split(run, self.eval_step, state.model_variables, run.data.val)
+    metrics_lib.check_finite(val, f"{run.workdir}: the validation metrics at step {progress.step}"
+                             f" (epoch {progress.epoch + 1}; earlier checkpoints kept)")
     early = progress.early_stopping
     improved = early.update(val["mae"], epoch=progress.epoch, step=progress.step)
     train_loss = progress.epoch_loss_sum / max(progress.epoch_loss_count, 1)
@@ -369,7 +373,8 @@ def train(
     IncompatibleRunError: `workdir` holds a run with another config or data,
       or an earlier run's results without its checkpoints.
     CheckpointError: a checkpoint in `workdir` cannot be restored or written.
-    FloatingPointError: the training loss became NaN or infinite.
+    FloatingPointError: the training loss, or a validation or test metric,
+      became NaN or infinite.
     lock.WorkdirBusyError: another process holds `workdir` (see lock.py).
     lock.WorkdirError: `workdir` cannot be created or written.
   """
@@ -420,6 +425,8 @@ def evaluate_run(
   variables, step = restore_variables(run, checkpoint)
   eval_step = run.jitted_eval_step() if eval_step is None else eval_step
   result = evaluate_split(run, eval_step, variables, run.data.splits[split])
+  metrics_lib.check_finite(result, f"{run.workdir}: the {split} metrics of the {checkpoint}"
+                           f" checkpoint (step {step})")
   if write and jax.process_index() == 0:
     write_metrics(run.workdir / f"{split}_metrics.json", result)
   echo(metrics_lib.format_table(
