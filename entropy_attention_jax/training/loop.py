@@ -243,7 +243,7 @@ class _Trainer:
     })
 
   def save_latest(self, state: TrainState, progress: Progress) -> None:
-    progress.metrics_log_bytes = self.log.size
+    progress.metrics_log_bytes, progress.metrics_log_sha256 = self.log.size, self.log.sha256
     progress.elapsed_seconds = self.elapsed()
     self.checkpoints.save_latest(state, progress)
 
@@ -325,7 +325,7 @@ class _Trainer:
     elif progress.epoch >= train.epochs:
       progress.finished, progress.stop_reason = True, "epochs"
     if improved:
-      progress.metrics_log_bytes = self.log.size
+      progress.metrics_log_bytes, progress.metrics_log_sha256 = self.log.size, self.log.sha256
       progress.elapsed_seconds = self.elapsed()
       self.checkpoints.save_best(state, progress)
     self.save_latest(state, progress)
@@ -401,6 +401,7 @@ def train(
       )
     log = MetricsLog(
         workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step,
+        resume_sha256=progress.metrics_log_sha256,
         enabled=jax.process_index() == 0,
     )
     save_or_check_config(workdir, config)  # Every check passed: record resumable changes.
