@@ -261,9 +261,11 @@ def _one_error_line(err: str) -> bool:
 
 
 def _snapshot(workdir: pathlib.Path) -> dict[str, str]:
+  """Every file's SHA-256 and every directory (the lock file aside)."""
   return {
-      str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
-      for p in sorted(workdir.rglob("*")) if p.is_file() and p.name != ".lock"
+      str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file()
+      else "directory"
+      for p in sorted(workdir.rglob("*")) if p.name != ".lock"
   }
 
 

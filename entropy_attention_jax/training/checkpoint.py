@@ -110,6 +110,9 @@ class RunCheckpoints:
 
   def __init__(self, workdir: str | pathlib.Path, *, create: bool = True, keep_latest: int = 2):
     self.workdir = pathlib.Path(workdir).absolute()
+    # Directories the managers create: removed again if a refusal leaves them empty.
+    self._created = [self.workdir / d for d in (LATEST_DIR, BEST_DIR)
+                     if create and not (self.workdir / d).exists()]
     self._latest = self._manager(LATEST_DIR, ("state", "progress"), keep_latest, create)
     self._best = self._manager(BEST_DIR, ("model", "progress"), 1, create)
 
@@ -222,13 +225,23 @@ class RunCheckpoints:
     (:func:`workdir.check_fresh_start`) and gets a step-0 checkpoint of
     `target` before anything else is written, so a log without a checkpoint
     beside it never comes from a kill. A resumed state is checked against
-    ``W/best``.
+    ``W/best``. A refusal removes the checkpoint directories this object
+    created, so it leaves the work directory as it found it.
 
     Raises:
       CheckpointError: a checkpoint cannot be read, or a best model the
         state records is missing.
       IncompatibleRunError: no checkpoint, but results of an earlier run.
     """
+    try:
+      return self._restore_or_start(target)
+    except (CheckpointError, ValueError):
+      for directory in self._created:
+        if directory.is_dir() and not any(directory.iterdir()):
+          directory.rmdir()
+      raise
+
+  def _restore_or_start(self, target: TrainState) -> tuple[TrainState, Progress] | None:
     restored = self.restore_latest(target)
     best = self.best_step
     if restored is None:

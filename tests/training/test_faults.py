@@ -69,7 +69,7 @@ def test_results_without_checkpoints_are_refused_and_kept(
   workdir = _copy(trained_run, tmp_path)
   shutil.rmtree(workdir / "checkpoints")
   shutil.rmtree(workdir / "best")
-  before = _snapshot(workdir)
+  before, entries = _snapshot(workdir), sorted(p.name for p in workdir.iterdir())
   code, _, err = _run_cli(train_args(data_dir, workdir), subprocess_env)
   assert code == 1
   line = _one_error_line(err)
@@ -77,6 +77,7 @@ def test_results_without_checkpoints_are_refused_and_kept(
   assert f"{workdir / 'metrics.jsonl'} ({records} records)" in line
   assert str(workdir / "test_metrics.json") in line and "refusing to train over them" in line
   assert _snapshot(workdir) == before
+  assert sorted(p.name for p in workdir.iterdir()) == entries  # No empty checkpoints/ left.
 
 
 def test_a_fresh_run_starts_with_a_step_0_checkpoint(data_dir, tmp_path):
@@ -105,6 +106,7 @@ def test_a_missing_best_model_that_the_latest_checkpoint_records_is_refused(
   with pytest.raises(CheckpointError, match=r"records a best model at step \d+, but .*best holds"
                      " none"):
     train(tiny_config(data_dir), workdir, show_progress=False, echo=lambda _: None)
+  assert not (workdir / "best").exists()
 
 
 # Item 4: a damaged checkpoint gives its one line and nothing else.
