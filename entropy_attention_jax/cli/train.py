@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from entropy_attention_jax.cli._guard import run_guarded
 from entropy_attention_jax.cli.data import DATASET_FLAGS, DATASET_NAMES
 
 # Dataset option flags of `train`: the data CLI's, with `seed` renamed so it
@@ -49,16 +50,8 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _run_guarded(command: Callable[[], Any]) -> int:
-  """Runs `command`; a known error becomes one `error:` line and status 1."""
-  from entropy_attention_jax.training import CheckpointError  # pylint: disable=g-import-not-at-top
-
-  try:
-    command()
-  except (ValueError, CheckpointError, FloatingPointError, ImportError) as error:
-    # ConfigError, DataError and IncompatibleRunError are ValueErrors.
-    print(f"error: {error}", file=sys.stderr)
-    return 1
-  return 0
+  """Runs `command`; a known or file-system error becomes one `error:` line and status 1."""
+  return run_guarded(command)
 
 
 def train_command(args: argparse.Namespace) -> int:

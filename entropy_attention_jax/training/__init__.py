@@ -26,6 +26,9 @@ from entropy_attention_jax.training.config import TrainConfig as TrainConfig
 from entropy_attention_jax.training.config import get_config as get_config
 from entropy_attention_jax.training.config import resolve as resolve
 from entropy_attention_jax.training.config import with_overrides as with_overrides
+from entropy_attention_jax.training.lock import WorkdirBusyError as WorkdirBusyError
+from entropy_attention_jax.training.lock import WorkdirError as WorkdirError
+from entropy_attention_jax.training.lock import WorkdirLock as WorkdirLock
 from entropy_attention_jax.training.losses import forecasting_loss as forecasting_loss
 from entropy_attention_jax.training.losses import target_mask as target_mask
 from entropy_attention_jax.training.loop import Run as Run
@@ -43,6 +46,7 @@ from entropy_attention_jax.training.metrics import ErrorSums as ErrorSums
 from entropy_attention_jax.training.metrics import error_sums as error_sums
 from entropy_attention_jax.training.metrics import format_table as format_table
 from entropy_attention_jax.training.metrics import summarize as summarize
+from entropy_attention_jax.training.metrics_log import LogError as LogError
 from entropy_attention_jax.training.metrics_log import read_metrics_log as read_metrics_log
 from entropy_attention_jax.training.optim import learning_rate_schedule as learning_rate_schedule
 from entropy_attention_jax.training.optim import make_optimizer as make_optimizer
@@ -70,12 +74,16 @@ __all__ = [
     "ErrorSums",
     "ExperimentConfig",
     "IncompatibleRunError",
+    "LogError",
     "OptimConfig",
     "Progress",
     "Run",
     "RunCheckpoints",
     "TrainConfig",
     "TrainState",
+    "WorkdirBusyError",
+    "WorkdirError",
+    "WorkdirLock",
     "build_run",
     "data_mesh",
     "error_sums",

@@ -12,25 +12,85 @@ each epoch end), `W/best` one. Orbax writes a step into a temporary
 directory and renames it when complete, so a run killed while saving leaves
 the previous steps intact. A step that exists but cannot be read (corrupt or
 truncated files, or a state of another shape) raises :class:`CheckpointError`
-naming the directory; nothing silently starts over.
+naming the directory; nothing silently starts over. A save that fails (a
+full disk, a read-only directory) raises :class:`CheckpointError` too, at
+the latest when the next save starts or the checkpoints are closed. Either
+message is one line: Orbax's and TensorStore's multi-line details are cut to
+their first line.
+
+Latest saves are asynchronous; the best model is saved synchronously, so a
+latest checkpoint never records a best model that is not yet on disk.
 """
 
 from __future__ import annotations
 
 import pathlib
+import re
+import sys
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
 from entropy_attention_jax.training.state import Progress, TrainState
+from entropy_attention_jax.training.workdir import check_fresh_start
 
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
 
 
 class CheckpointError(RuntimeError):
-  """A checkpoint that exists but cannot be restored."""
+  """A checkpoint that exists but cannot be restored, or one that cannot be written."""
+
+
+# Operating-system reasons that TensorStore embeds in its messages.
+_OS_REASONS = ("No space left on device", "Read-only file system", "Permission denied",
+               "Disk quota exceeded")
+
+
+def error_summary(error: BaseException, limit: int = 300) -> str:
+  """One line of an Orbax / TensorStore error.
+
+  A file-system reason in the text gives ``"<reason> (writing <file>)"``;
+  otherwise the first line, without TensorStore's spec dump, at most
+  `limit` characters.
+  """
+  full = str(error)
+  for reason in _OS_REASONS:
+    if reason in full:
+      paths = re.findall(r'local file "([^"]+)"', full)
+      return f"{reason} (writing {paths[0]})" if paths else reason
+  lines = full.strip().splitlines()
+  text = lines[0] if lines else type(error).__name__
+  text = re.split(r"\s*See full TensorStore details", text)[0].rstrip(". ")
+  return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _orphaned_read_hook(previous):
+  """An unraisable hook that drops the callbacks of reads a failed restore left behind.
+
+  When one array of a checkpoint cannot be read, Orbax stops its restore and
+  closes the event loop it ran on while TensorStore still completes the
+  other reads; each completion then calls ``call_soon_threadsafe`` on the
+  closed loop, and Python prints its ``RuntimeError: Event loop is closed``
+  as an unraisable exception (a traceback per array, long after the
+  :class:`CheckpointError` was raised). Those, and only those, are dropped.
+  """
+
+  def hook(unraisable):
+    value = unraisable.exc_value
+    if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+      return
+    previous(unraisable)
+
+  hook.drops_orphaned_reads = True
+  return hook
+
+
+def quiet_orphaned_reads() -> None:
+  """Installs :func:`_orphaned_read_hook` as `sys.unraisablehook` (once)."""
+  if not getattr(sys.unraisablehook, "drops_orphaned_reads", False):
+    sys.unraisablehook = _orphaned_read_hook(sys.unraisablehook)
 
 
 def _abstract(tree: Any) -> Any:
@@ -50,6 +110,9 @@ class RunCheckpoints:
 
   def __init__(self, workdir: str | pathlib.Path, *, create: bool = True, keep_latest: int = 2):
     self.workdir = pathlib.Path(workdir).absolute()
+    # Directories the managers create: removed again if a refusal leaves them empty.
+    self._created = [self.workdir / d for d in (LATEST_DIR, BEST_DIR)
+                     if create and not (self.workdir / d).exists()]
     self._latest = self._manager(LATEST_DIR, ("state", "progress"), keep_latest, create)
     self._best = self._manager(BEST_DIR, ("model", "progress"), 1, create)
 
@@ -76,24 +139,42 @@ class RunCheckpoints:
     """Step of the best model in ``W/best``, or None."""
     return None if self._best is None else self._best.latest_step()
 
-  def save_latest(self, state: TrainState, progress: Progress) -> None:
-    """Starts writing `state` and `progress` at `progress.step` (asynchronously)."""
-    self._latest.save(
-        progress.step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_dict())
-        ),
+  def _write_error(self, manager, which: str, error: Exception, step: int | None):
+    at = f" (saving step {step})" if step is not None else ""
+    return CheckpointError(
+        f"cannot write the {which} checkpoint in {manager.directory}{at}:"
+        f" {error_summary(error)}. Nothing complete was lost: make the directory writable"
+        " or free space, then run the same command to resume from the last complete"
+        " checkpoint."
     )
 
+  def _save(self, manager, which: str, step: int, args: ocp.args.Composite) -> None:
+    try:
+      manager.save(step, args=args)  # Also raises the previous save's failure.
+    except Exception as error:  # Orbax and TensorStore raise ValueError, OSError, ...
+      raise self._write_error(manager, which, error, step) from error
+
+  def save_latest(self, state: TrainState, progress: Progress) -> None:
+    """Starts writing `state` and `progress` at `progress.step` (asynchronously).
+
+    Raises:
+      CheckpointError: this or the previous latest save failed.
+    """
+    self._save(self._latest, "latest", progress.step, ocp.args.Composite(
+        state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_dict())
+    ))
+
   def save_best(self, state: TrainState, progress: Progress) -> None:
-    """Starts writing the model variables of `state` as the best model."""
-    self._best.save(
-        progress.step,
-        args=ocp.args.Composite(
-            model=ocp.args.StandardSave(state.model_variables),
-            progress=ocp.args.JsonSave(progress.to_dict()),
-        ),
-    )
+    """Writes the model variables of `state` as the best model (returns when committed).
+
+    Raises:
+      CheckpointError: the save failed.
+    """
+    self._save(self._best, "best", progress.step, ocp.args.Composite(
+        model=ocp.args.StandardSave(state.model_variables),
+        progress=ocp.args.JsonSave(progress.to_dict()),
+    ))
+    self._wait(self._best, "best")
 
   def _restore(
       self, manager, which: str, step: int, item: str, target: Any
@@ -109,11 +190,12 @@ class RunCheckpoints:
       )
       progress = Progress.from_dict(restored.progress)
     except Exception as error:  # Orbax, TensorStore and JSON raise many types.
+      quiet_orphaned_reads()
       raise CheckpointError(
           f"{self.workdir}: cannot restore the {which} checkpoint {path}: it is corrupt or"
           f" was written by a run with another model or optimiser"
-          f" ({type(error).__name__}: {str(error)[:500]}). Remove {path} to fall back to an"
-          " earlier checkpoint, or train in a new --workdir."
+          f" ({type(error).__name__}: {error_summary(error)}). Remove {path} to fall back to"
+          " an earlier checkpoint, or train in a new --workdir."
       ) from error
     if progress.step != step:
       raise CheckpointError(
@@ -136,6 +218,53 @@ class RunCheckpoints:
       return None
     return self._restore(self._latest, "latest", step, "state", target)
 
+  def restore_or_start(self, target: TrainState) -> tuple[TrainState, Progress] | None:
+    """What `train` resumes from: the newest state, or None for a fresh run.
+
+    A fresh run (no checkpoint) is checked to hold nothing to lose
+    (:func:`workdir.check_fresh_start`) and gets a step-0 checkpoint of
+    `target` before anything else is written, so a log without a checkpoint
+    beside it never comes from a kill. A resumed state is checked against
+    ``W/best``. A refusal removes the checkpoint directories this object
+    created, so it leaves the work directory as it found it.
+
+    Raises:
+      CheckpointError: a checkpoint cannot be read, or a best model the
+        state records is missing.
+      IncompatibleRunError: no checkpoint, but results of an earlier run.
+    """
+    try:
+      return self._restore_or_start(target)
+    except (CheckpointError, ValueError):
+      for directory in self._created:
+        if directory.is_dir() and not any(directory.iterdir()):
+          directory.rmdir()
+      raise
+
+  def _restore_or_start(self, target: TrainState) -> tuple[TrainState, Progress] | None:
+    restored = self.restore_latest(target)
+    best = self.best_step
+    if restored is None:
+      if best is not None:
+        raise CheckpointError(
+            f"{self.workdir} has a best checkpoint (step {best}) but no latest one in"
+            f" {self.workdir / LATEST_DIR}; refusing to start over. Restore the checkpoints"
+            " or train in a new --workdir."
+        )
+      check_fresh_start(self.workdir)
+      self.save_latest(target, Progress())
+      self.wait()
+      return None
+    recorded = restored[1].early_stopping
+    if recorded.best_value is not None and (best is None or best < recorded.best_step):
+      raise CheckpointError(
+          f"{self.workdir}: the latest checkpoint (step {restored[1].step}) records a best"
+          f" model at step {recorded.best_step}, but {self.workdir / BEST_DIR} holds"
+          f" {'none' if best is None else f'step {best}'}; refusing to continue without it."
+          " Restore it or train in a new --workdir."
+      )
+    return restored
+
   def restore_best(self, target: TrainState) -> tuple[dict[str, Any], Progress]:
     """The best model's `{"params", "fixed"}` and the progress when it was saved.
 
@@ -150,14 +279,38 @@ class RunCheckpoints:
       )
     return self._restore(self._best, "best", step, "model", target.model_variables)
 
+  def _wait(self, manager, which: str) -> None:
+    try:
+      manager.wait_until_finished()
+    except Exception as error:  # pylint: disable=broad-exception-caught
+      raise self._write_error(manager, which, error, None) from error
+
   def wait(self) -> None:
-    """Blocks until every started save is complete."""
-    for manager in (self._latest, self._best):
+    """Blocks until every started save is complete.
+
+    Raises:
+      CheckpointError: a save failed.
+    """
+    for manager, which in ((self._latest, "latest"), (self._best, "best")):
       if manager is not None:
-        manager.wait_until_finished()
+        self._wait(manager, which)
 
   def close(self) -> None:
-    """Finishes pending saves and releases the managers."""
-    for manager in (self._latest, self._best):
-      if manager is not None:
+    """Finishes pending saves and releases the managers.
+
+    Both managers are closed even when the first fails.
+
+    Raises:
+      CheckpointError: a pending save failed.
+    """
+    failure = None
+    for manager, which in ((self._latest, "latest"), (self._best, "best")):
+      if manager is None:
+        continue
+      try:
         manager.close()
+      except Exception as error:  # pylint: disable=broad-exception-caught
+        failure = failure or self._write_error(manager, which, error, None)
+    self._latest = self._best = None
+    if failure is not None:
+      raise failure

@@ -42,6 +42,7 @@ from entropy_attention_jax.training.config import (
     default_data_dir,
     resolve,
 )
+from entropy_attention_jax.training.lock import holding_workdir_lock
 from entropy_attention_jax.training.metrics_log import MetricsLog
 from entropy_attention_jax.training.optim import learning_rate_schedule, make_optimizer
 from entropy_attention_jax.training.sharding import (
@@ -265,7 +266,7 @@ class _Trainer:
     })
 
   def save_latest(self, state: TrainState, progress: Progress) -> None:
-    progress.metrics_log_bytes = self.log.size
+    progress.metrics_log_bytes, progress.metrics_log_sha256 = self.log.size, self.log.sha256
     progress.elapsed_seconds = self.elapsed()
     self.checkpoints.save_latest(state, progress)
 
@@ -290,10 +291,12 @@ class _Trainer:
         loss = float(measurements["loss"])
         progress.step += 1
         progress.batch_in_epoch += 1
-        if not math.isfinite(loss):
+        grad_norm = float(measurements["grad_norm"])  # Non-finite: the new state is bad.
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
           raise FloatingPointError(
-              f"{run.workdir}: the training loss is {loss} at step {progress.step} (epoch"
-              f" {progress.epoch + 1}); lower optim.learning_rate or set optim.clip_grad_norm."
+              f"{run.workdir}: the training loss is {loss} (gradient norm {grad_norm}) at step"
+              f" {progress.step} (epoch {progress.epoch + 1}); the checkpoints before it are"
+              " kept. Lower optim.learning_rate or set optim.clip_grad_norm."
           )
         progress.epoch_loss_sum += loss
         progress.epoch_loss_count += 1
@@ -320,6 +323,8 @@ class _Trainer:
     """Validation, early stopping, best and latest checkpoints after an epoch."""
     run, train = self.run, self.run.config.train
     val = evaluate_split(run, self.eval_step, state.model_variables, run.data.val)
+    metrics_lib.check_finite(val, f"{run.workdir}: the validation metrics at step {progress.step}"
+                             f" (epoch {progress.epoch + 1}; earlier checkpoints kept)")
     early = progress.early_stopping
     improved = early.update(val["mae"], epoch=progress.epoch, step=progress.step)
     train_loss = progress.epoch_loss_sum / max(progress.epoch_loss_count, 1)
@@ -345,7 +350,7 @@ class _Trainer:
     elif progress.epoch >= train.epochs:
       progress.finished, progress.stop_reason = True, "epochs"
     if improved:
-      progress.metrics_log_bytes = self.log.size
+      progress.metrics_log_bytes, progress.metrics_log_sha256 = self.log.size, self.log.sha256
       progress.elapsed_seconds = self.elapsed()
       self.checkpoints.save_best(state, progress)
     self.save_latest(state, progress)
@@ -379,6 +384,7 @@ def _fmt(value: float | None) -> str:
   return "-" if value is None else f"{value:.4f}"
 
 
+@holding_workdir_lock("train")
 def train(
     config: ExperimentConfig,
     workdir: str | pathlib.Path,
@@ -405,25 +411,23 @@ def train(
 
   Raises:
     ConfigError, data.DataError: bad config or data.
-    IncompatibleRunError: `workdir` holds a run with another config or data.
-    CheckpointError: a checkpoint in `workdir` cannot be restored.
-    FloatingPointError: the training loss became NaN or infinite.
+    IncompatibleRunError: `workdir` holds a run with another config or data,
+      or an earlier run's results without its checkpoints.
+    CheckpointError: a checkpoint in `workdir` cannot be restored or written.
+    FloatingPointError: the training loss, or a validation or test metric,
+      became NaN or infinite.
+    lock.WorkdirBusyError: another process holds `workdir` (see lock.py).
+    lock.WorkdirError: `workdir` cannot be created or written.
   """
   workdir = pathlib.Path(workdir).absolute()
   data = load_data(config.data)
   config = resolve(config, data)
-  save_or_check_config(workdir, config)
+  save_or_check_config(workdir, config, write=False)
   save_or_check_scaler(workdir, data.scaler)
   run = build_run(config, data, workdir, mesh=mesh)
   show_progress = sys.stderr.isatty() if show_progress is None else show_progress
   with RunCheckpoints(workdir) as checkpoints:
-    restored = checkpoints.restore_latest(run.initial_state)
-    if restored is None and checkpoints.best_step is not None:
-      raise CheckpointError(
-          f"{workdir} has a best checkpoint (step {checkpoints.best_step}) but no latest one"
-          f" in {workdir / 'checkpoints'}; refusing to start over. Restore the checkpoints or"
-          " train in a new --workdir."
-      )
+    restored = checkpoints.restore_or_start(run.initial_state)
     state, progress = restored if restored is not None else (run.initial_state, Progress())
     _check_progress(run, progress)
     more_epochs = progress.stop_reason == "epochs" and progress.epoch < config.train.epochs
@@ -438,8 +442,10 @@ def train(
       )
     log = MetricsLog(
         workdir, resume_bytes=progress.metrics_log_bytes, resume_step=progress.step,
+        resume_sha256=progress.metrics_log_sha256,
         enabled=jax.process_index() == 0,
     )
+    save_or_check_config(workdir, config)  # Every check passed: record resumable changes.
     trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:
       _, _, stop = trainer.fit(state, progress)
@@ -467,6 +473,8 @@ def evaluate_run(
   eval_step = run.jitted_eval_step() if eval_step is None else eval_step
   window_split = run.data.splits[split]
   result = evaluate_split(run, eval_step, variables, window_split)
+  metrics_lib.check_finite(result, f"{run.workdir}: the {split} metrics of the {checkpoint}"
+                           f" checkpoint (step {step})")
   result["checkpoint"], result["step"] = checkpoint, step
   result["baselines"] = baselines_lib.evaluate_baselines(
       run.data, window_split, summarize=run.summarize
@@ -532,6 +540,7 @@ def _check_split(split: str) -> None:
     raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}.")
 
 
+@holding_workdir_lock("evaluate")
 def evaluate(
     workdir: str | pathlib.Path,
     *,

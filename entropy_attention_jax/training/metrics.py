@@ -176,3 +176,40 @@ def format_table(metrics: dict[str, Any], title: str = "") -> str:
         f" {100 * metrics['skill']:+.1f} % MAE"
     )
   return "\n".join(lines)
+
+
+def non_finite(metrics: dict[str, Any]) -> list[str]:
+  """Names of the NaN or infinite values in :func:`summarize` output (None is fine).
+
+  Returns:
+    E.g. ``["rmse", "horizon 12 rmse"]``; empty when every value is finite.
+  """
+  found = [name for name in METRIC_NAMES if _bad(metrics.get(name))]
+  for horizon, values in metrics.get("horizons", {}).items():
+    found += [f"horizon {horizon} {name}" for name in METRIC_NAMES if _bad(values.get(name))]
+  return found
+
+
+def _bad(value: float | None) -> bool:
+  return value is not None and not math.isfinite(value)
+
+
+def check_finite(metrics: dict[str, Any], what: str) -> None:
+  """Raises when :func:`summarize` output holds a NaN or an infinity.
+
+  Args:
+    metrics: :func:`summarize` output.
+    what: what they are, for the message ("the validation metrics at step 80").
+
+  Raises:
+    FloatingPointError: naming the values (an overflow in the forecasts or
+      the data's scale, or a model that diverged).
+  """
+  bad = non_finite(metrics)
+  if bad:
+    names = ", ".join(bad[:4]) + (", ..." if len(bad) > 4 else "")
+    raise FloatingPointError(
+        f"{what} are not finite ({names}): the forecasts or"
+        " the data overflow float32. Check the data's scale, lower optim.learning_rate or set"
+        " optim.clip_grad_norm."
+    )

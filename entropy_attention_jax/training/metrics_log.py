@@ -14,10 +14,17 @@ Exactly once across kills: every checkpoint stores the log's size when it
 was saved, and a resumed run first cuts the log back to that size, so lines
 written after the checkpoint (which the resumed run writes again) are not
 repeated. TensorBoard events are handled the same way with `purge_step`.
+
+The kept part is checked first: every line must be a JSON object with a
+`kind` and a `step`, the part must end at a line break, and its SHA-256 must
+be the one the checkpoint recorded (:attr:`MetricsLog.sha256`). A log edited
+or damaged since (even bytes garbled in place) raises :class:`LogError`
+naming the file and, where a line does not parse, the line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import pathlib
@@ -29,6 +36,48 @@ from entropy_attention_jax.training.workdir import METRICS_LOG, TENSORBOARD_DIR
 _NOT_SCALARS = frozenset({"kind", "step", "epoch", "time"})
 
 
+class LogError(ValueError):
+  """The metrics log differs from what the checkpoint being resumed recorded."""
+
+
+def check_log_prefix(path: pathlib.Path, data: bytes, sha256: str = "") -> None:
+  """Checks the part of a log that a resumed run keeps.
+
+  Args:
+    path: the log (for messages).
+    data: its first `resume_bytes` bytes.
+    sha256: their digest as the checkpoint recorded it ("" skips that check).
+
+  Raises:
+    LogError: a line is not a JSON record, the part ends inside a line, or
+      the digest differs.
+  """
+  lines = data.split(b"\n")
+  if lines[-1]:
+    raise LogError(
+        f"{path}: the checkpoint being resumed was saved after {len(data)} bytes, which ends"
+        f" inside line {len(lines)}; the log was changed since. Restore it or train in a new"
+        " --workdir."
+    )
+  for number, line in enumerate(lines[:-1], start=1):
+    try:
+      record = json.loads(line)
+      valid = isinstance(record, dict) and "kind" in record and "step" in record
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError.
+      valid = False
+    if not valid:
+      raise LogError(
+          f"{path}: line {number} is not a valid log record (damaged or edited since the"
+          " checkpoint being resumed); restore the file or train in a new --workdir."
+      )
+  if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+    raise LogError(
+        f"{path}: its first {len(data)} bytes ({len(lines) - 1} lines) are not what the"
+        " checkpoint being resumed recorded (SHA-256 differs): the log was edited since."
+        " Restore it or train in a new --workdir."
+    )
+
+
 class MetricsLog:
   """Appends records to ``metrics.jsonl`` and TensorBoard.
 
@@ -38,13 +87,16 @@ class MetricsLog:
       fresh run); the file is cut back to it.
     resume_step: step of that checkpoint; TensorBoard hides older events at
       later steps.
+    resume_sha256: the checkpoint's digest of those bytes ("": not checked).
     tensorboard: also write TensorBoard event files.
     enabled: False makes every method a no-op (the non-primary processes of
       a multi-host run, which share the primary's files).
 
   Raises:
-    ValueError: the log is shorter than `resume_bytes` (it was edited or
+    LogError: the log is shorter than `resume_bytes`, or its first
+      `resume_bytes` fail :func:`check_log_prefix` (it was edited, damaged or
       replaced since the checkpoint).
+    OSError: the log cannot be opened (with its path).
   """
 
   def __init__(
@@ -53,20 +105,32 @@ class MetricsLog:
       *,
       resume_bytes: int = 0,
       resume_step: int = 0,
+      resume_sha256: str = "",
       tensorboard: bool = True,
       enabled: bool = True,
   ):
     self.path = workdir / METRICS_LOG
     self._file = self._writer = None
+    self._digest = hashlib.sha256()
+    self._failed = False
     if not enabled:
       return
     size = self.path.stat().st_size if self.path.exists() else 0
     if size < resume_bytes:
-      raise ValueError(
+      raise LogError(
           f"{self.path} has {size} bytes but the checkpoint being resumed was saved after"
           f" {resume_bytes}; the log was changed since. Restore it or train in a new --workdir."
       )
     self._file = open(self.path, "a+b")  # pylint: disable=consider-using-with
+    self._file.seek(0)
+    kept = self._file.read(resume_bytes)
+    try:
+      check_log_prefix(self.path, kept, resume_sha256)
+    except LogError:
+      self._file.close()
+      self._file = None
+      raise
+    self._digest.update(kept)
     self._file.truncate(resume_bytes)
     self._file.seek(resume_bytes)
     if tensorboard:
@@ -81,13 +145,27 @@ class MetricsLog:
     """Bytes written so far (what a checkpoint records)."""
     return 0 if self._file is None else self._file.tell()
 
+  @property
+  def sha256(self) -> str:
+    """SHA-256 (hex) of the :attr:`size` bytes written so far (what a checkpoint records)."""
+    return self._digest.hexdigest()
+
   def write(self, record: dict[str, Any]) -> None:
-    """Appends one record (with `kind` and `step`) and flushes it."""
+    """Appends one record (with `kind` and `step`) and flushes it.
+
+    Raises:
+      OSError: the write failed (no space, ...), with the log's path.
+    """
     if self._file is None:
       return
-    line = json.dumps(record, allow_nan=True) + "\n"
-    self._file.write(line.encode())
-    self._file.flush()
+    line = (json.dumps(record, allow_nan=True) + "\n").encode()
+    try:
+      self._file.write(line)
+      self._file.flush()
+    except OSError as error:
+      self._failed = True
+      raise OSError(error.errno, error.strerror, str(self.path)) from error
+    self._digest.update(line)
     if self._writer is not None:
       for name, value in record.items():
         if name not in _NOT_SCALARS and isinstance(value, (int, float)) and math.isfinite(value):
@@ -95,10 +173,18 @@ class MetricsLog:
       self._writer.flush()
 
   def close(self) -> None:
-    if self._file is not None:
-      self._file.close()
-    if self._writer is not None:
-      self._writer.close()
+    """Closes the files (after a failed write, without raising that failure again)."""
+    try:
+      if self._file is not None:
+        self._file.close()
+    except OSError:
+      if not self._failed:
+        raise
+    finally:
+      self._file = None
+      if self._writer is not None:
+        self._writer.close()
+        self._writer = None
 
 
 def read_metrics_log(workdir: str | pathlib.Path) -> list[dict[str, Any]]:

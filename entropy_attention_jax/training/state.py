@@ -138,6 +138,10 @@ class EarlyStopping:
     return patience > 0 and self.bad_epochs >= patience
 
 
+# Progress fields that checkpoints of earlier versions do not have.
+_OPTIONAL_FIELDS = frozenset({"metrics_log_sha256"})
+
+
 @dataclasses.dataclass
 class Progress:
   """Host-side position of a run, saved as JSON with each checkpoint.
@@ -151,6 +155,8 @@ class Progress:
     log_loss_sum, log_loss_count: the same since the last training log line.
     metrics_log_bytes: size of ``metrics.jsonl`` when this state was saved;
       a resumed run cuts the log back to it, so no line is lost or repeated.
+    metrics_log_sha256: SHA-256 (hex) of those bytes; a resumed run refuses a
+      log whose kept part changed ("" in checkpoints written before it existed).
     elapsed_seconds: training wall time up to this state, over all sessions.
     finished: the run ended (all epochs, or early stopping).
     stop_reason: why it ended: ``"epochs"`` or ``"early_stopping"``.
@@ -165,6 +171,7 @@ class Progress:
   log_loss_sum: float = 0.0
   log_loss_count: int = 0
   metrics_log_bytes: int = 0
+  metrics_log_sha256: str = ""
   elapsed_seconds: float = 0.0
   finished: bool = False
   stop_reason: str = ""
@@ -176,11 +183,14 @@ class Progress:
   def from_dict(cls, fields: dict[str, Any]) -> Progress:
     """Inverse of :meth:`to_dict`.
 
+    Fields added later (`_OPTIONAL_FIELDS`) may be missing: older
+    checkpoints get their defaults.
+
     Raises:
       ValueError: missing or unknown keys.
     """
     names = {f.name for f in dataclasses.fields(cls)}
-    if set(fields) != names:
+    if not names - _OPTIONAL_FIELDS <= set(fields) <= names:
       raise ValueError(
           f"progress record has keys {sorted(fields)}; expected {sorted(names)}."
       )

@@ -8,12 +8,16 @@
   W/tensorboard/        TensorBoard event files
   W/checkpoints/, W/best/   Orbax checkpoints (see checkpoint.py)
   W/test_metrics.json   written by evaluation
+  W/.lock               who runs in W now (see lock.py)
 
 A `train` command on a directory that already holds a run resumes it, but
 only if its resolved configuration is the stored one up to the keys in
 `config.RESUMABLE_CHANGES` (more epochs, another data directory, other
 checkpoint or log intervals); anything else raises
-:class:`IncompatibleRunError` listing the differences.
+:class:`IncompatibleRunError` listing the differences. A directory whose
+checkpoints are gone but whose results are not (a non-empty
+``metrics.jsonl``, ``*_metrics.json``) is refused too
+(:func:`check_fresh_start`) rather than trained over from step 0.
 """
 
 from __future__ import annotations
@@ -50,9 +54,39 @@ def _read_json(path: pathlib.Path) -> Any:
 
 
 def _write_json(path: pathlib.Path, value: Any) -> None:
+  """Writes `value` to `path` atomically (an OSError names `path`)."""
   temporary = path.with_suffix(path.suffix + ".tmp")
-  temporary.write_text(json.dumps(value, indent=2) + "\n")
-  temporary.replace(path)  # Atomic: a kill leaves the old or the new file.
+  try:
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)  # Atomic: a kill leaves the old or the new file.
+  except OSError as error:
+    raise OSError(error.errno, error.strerror, str(path)) from error
+
+
+def check_fresh_start(workdir: pathlib.Path) -> None:
+  """Checks that a directory without checkpoints holds no results to lose.
+
+  A fresh run writes a step-0 checkpoint before its first log line (see
+  loop.py), so a run killed at any moment leaves a checkpoint beside any
+  log; results without one mean the checkpoints were removed.
+
+  Raises:
+    IncompatibleRunError: ``metrics.jsonl`` is not empty, or an evaluation's
+      ``*_metrics.json`` is there.
+  """
+  log = workdir / METRICS_LOG
+  found = []
+  if log.is_file() and log.stat().st_size > 0:
+    records = sum(1 for line in log.read_bytes().splitlines() if line.strip())
+    found.append(f"{log} ({records} records)")
+  found += sorted(str(path) for path in workdir.glob("*_metrics.json"))
+  if found:
+    raise IncompatibleRunError(
+        f"{workdir} holds results of an earlier run ({', '.join(found)}) but no checkpoint in"
+        f" {workdir / 'checkpoints'} or {workdir / 'best'}; refusing to train over them from"
+        " step 0. Restore the checkpoints, move those files away to start afresh here, or"
+        " train in a new --workdir."
+    )
 
 
 def load_config(workdir: str | pathlib.Path) -> ExperimentConfig:
@@ -72,11 +106,14 @@ def load_config(workdir: str | pathlib.Path) -> ExperimentConfig:
     raise IncompatibleRunError(f"{path} is not a valid run config: {error}") from error
 
 
-def save_or_check_config(workdir: pathlib.Path, config: ExperimentConfig) -> None:
+def save_or_check_config(
+    workdir: pathlib.Path, config: ExperimentConfig, *, write: bool = True
+) -> None:
   """Stores `config`, or checks that it may continue the stored run.
 
   Keys in `RESUMABLE_CHANGES` may differ; the file then records the new
-  values.
+  values. With `write=False` only the check is made (`train` writes once
+  every other check has passed, so a refused run changes nothing).
 
   Raises:
     IncompatibleRunError: another key differs (the message lists each one).
@@ -94,6 +131,8 @@ def save_or_check_config(workdir: pathlib.Path, config: ExperimentConfig) -> Non
       )
     if not changed:
       return
+  if not write:
+    return
   workdir.mkdir(parents=True, exist_ok=True)
   _write_json(path, config.to_dict())
 
@@ -118,6 +157,7 @@ def save_or_check_scaler(workdir: pathlib.Path, scaler: StandardScaler) -> None:
           f" {stored.std.tolist()} in {path}); the dataset changed since training."
       )
     return
+  workdir.mkdir(parents=True, exist_ok=True)
   _write_json(path, scaler.to_dict())
 
 
