@@ -170,13 +170,14 @@ def dataset_info(name: str, data_dir: str | pathlib.Path, **options: Any) -> Ser
   return _read_info(path, config_name)
 
 
-def _check_read_options(builder: SeriesBuilder, info: SeriesInfo, given: Any) -> None:
+def _check_read_options(name: str, info: SeriesInfo, options: Mapping[str, Any]) -> None:
   """Refuses a build whose reading options (covariates, ...) differ from those given.
 
   Options not given are taken as built (so `--file F.csv` alone reads a table
   built with covariates).
   """
-  config = builder.builder_config
+  given = check_options(name, options)
+  config = get_builder_class(name).make_config(**given)
   if config is None or not hasattr(config, "read_options"):
     return
   stored, requested = info.extra.get("read_options"), config.read_options()
@@ -186,7 +187,7 @@ def _check_read_options(builder: SeriesBuilder, info: SeriesInfo, given: Any) ->
   if changed:
     details = ", ".join(f"{k}: built {stored.get(k)!r}, asked {requested[k]!r}" for k in changed)
     raise DataError(
-        f"{builder.name} in {str(builder.data_path)!r} was built with other options"
+        f"{name} in {info.data_path!r} was built with other options"
         f" ({details}). Pass the options it was built with to read it, overwrite=True"
         " (--overwrite) to rebuild it with the new ones, or build into another --data-dir."
     )
@@ -260,7 +261,7 @@ def build_dataset(
           f" {str(source)!r} has SHA-256 {current[:12]}... (a changed or different"
           " file). Pass overwrite=True (--overwrite) to rebuild it."
       )
-    _check_read_options(builder, info, set(check_options(name, options)))
+    _check_read_options(name, info, options)
     return info
   if builder.data_path.exists():
     # An explicit overwrite, or the leftovers of a build that did not finish.
@@ -354,8 +355,5 @@ def load_series(
       dataset_info(name, data_dir, **options)  # Raises "not built; build with ...".
     build_dataset(name, data_dir, manual_dir, in_steps=in_steps, out_steps=out_steps, **options)
   elif options:
-    _check_read_options(
-        make_builder(name, data_dir, **options), _read_info(path, config_name),
-        set(check_options(name, options)),
-    )
+    _check_read_options(name, _read_info(path, config_name), options)
   return read_built_series(path, config_name)

@@ -92,7 +92,7 @@ def test_a_fresh_run_starts_with_a_step_0_checkpoint(data_dir, tmp_path):
 
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(loop, "MetricsLog", log_after_checkpoint)
-    patch.setattr(loop._Trainer, "fit", lambda self, state, progress: (state, progress))
+    patch.setattr(loop._Trainer, "fit", lambda self, state, progress: (state, progress, None))
     train(tiny_config(data_dir), workdir, evaluate_test=False, show_progress=False,
           echo=lambda _: None)
   assert seen == [["0"]]
