@@ -67,6 +67,17 @@ def key_weights(key: Array, key_mask: Array | None) -> Array:
   return jnp.swapaxes(key_mask, -1, -2).astype(jnp.float32)
 
 
+def zero_invalid(x: Array, key_mask: Array | None) -> Array:
+  """`x` `[batch..., kv_len, heads, depth]` with masked positions set to 0.
+
+  A select, not a product with the mask: a NaN or inf in padding (often
+  uninitialised memory) must not reach the output or the gradients.
+  """
+  if key_mask is None:
+    return x
+  return jnp.where(jnp.swapaxes(key_mask, -1, -2)[..., None], x, jnp.zeros((), x.dtype))
+
+
 def safe_count(count: Array) -> Array:
   """The count with 0 replaced by 1, so that empty sums divide to 0, not NaN."""
   return jnp.maximum(count, 1.0)
