@@ -24,18 +24,22 @@ from entropy_attention_jax.attention import (
     performer_attention,
     performer_features,
 )
-from entropy_attention_jax.entropy import softmax_entropy
-from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike
+from entropy_attention_jax.attention.eala import init_state
+from entropy_attention_jax.attention.linear import elu_feature_map, init_linear_state
+from entropy_attention_jax.entropy import get_estimator, softmax_entropy
+from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, Shape
 
 # Keyword arguments of the attention functions that the layer sets itself.
 _LAYER_CONTROLLED = frozenset({
     "bias", "mask", "causal", "is_causal", "broadcast_dropout", "dropout_rng",
     "dropout_rate", "deterministic", "dtype", "precision", "module",
-    "features", "feature_key",
+    "features", "feature_key", "initial_state", "output_final_state",
 })
 # Options of the attention functions that do not shape the explicit weights
 # returned by `attention_weights` (numerical floors, kernel and chunk choices).
 _OUTPUT_ONLY_OPTIONS = frozenset({"eps", "implementation", "num_features", "chunk_size"})
+# Kinds whose causal form carries a recurrent state (decode mode).
+_STATEFUL_KINDS = frozenset({"eala", "taylor", "linear"})
 _DEFAULT_NUM_FEATURES = inspect.signature(performer_attention).parameters[
     "num_features"
 ].default
@@ -111,6 +115,8 @@ class EntropyLinearAttention(nnx.Module):
       drawn here from `rngs.params` and stored as :class:`PerformerFeatures`).
     causal: each query attends only to keys at or before its position (needs a
       kind whose function supports causal mode).
+    decode: decode mode by default (see :meth:`init_cache`); a call's `decode`
+      argument overrides it.
     dropout_rate: dropout on the per-head attention output, before the output
       projection; active only in training mode.
     use_bias: biases in the four projections.
@@ -136,6 +142,7 @@ class EntropyLinearAttention(nnx.Module):
       attention: str = "eala",
       attention_options: Mapping[str, Any] | None = None,
       causal: bool = False,
+      decode: bool = False,
       dropout_rate: float = 0.0,
       use_bias: bool = True,
       dtype: Dtype | None = None,
@@ -173,6 +180,8 @@ class EntropyLinearAttention(nnx.Module):
     self.head_dim = qkv_features // num_heads
     self.attention = attention
     self.causal = causal
+    self.decode = decode
+    self.decode_state: nnx.Cache | None = nnx.data(None)
     self.dtype = dtype
     self.precision = precision
     self.collect_diagnostics = collect_diagnostics
@@ -205,6 +214,45 @@ class EntropyLinearAttention(nnx.Module):
     if collect_diagnostics is not None:
       self.collect_diagnostics = collect_diagnostics
 
+  def init_cache(self, input_shape: Shape, dtype: Dtype = jnp.float32) -> None:
+    """Initialises the decoding cache: the `O(1)` recurrent state, not a KV cache.
+
+    Like Flax's ``MultiHeadAttention.init_cache``; afterwards each call with
+    ``decode=True`` attends causally from the cached state over its tokens (one
+    token, or a whole prompt at once for prefill) and stores the new state, so
+    feeding a sequence token by token equals the causal forward pass. The
+    cache is an :class:`~entropy_attention_jax.EalaState` (``"eala"``,
+    ``"taylor"``) or a :class:`~entropy_attention_jax.attention.linear.LinearAttentionState`
+    (``"linear"``): its size does not grow with the sequence.
+
+    Args:
+      input_shape: `[batch..., length, in_features]` of the inputs to come
+        (the length is ignored).
+      dtype: accepted for Flax compatibility; the state is always float32.
+
+    Raises:
+      ValueError: a kind without a recurrent state, or a non-causal layer.
+    """
+    del dtype
+    if self.attention not in _STATEFUL_KINDS or not self.causal:
+      raise ValueError(
+          f"EntropyLinearAttention: decoding needs causal=True and a kind with a"
+          f" recurrent state ({sorted(_STATEFUL_KINDS)}), got attention="
+          f"{self.attention!r}, causal={self.causal}."
+      )
+    batch = tuple(input_shape[:-2])
+    if self.attention == "linear":
+      feature_map = self.attention_options.get("feature_map", elu_feature_map)
+      features = jax.eval_shape(feature_map, jax.ShapeDtypeStruct((self.head_dim,), jnp.float32))
+      state = init_linear_state(batch, self.num_heads, features.shape[-1], self.head_dim)
+    else:
+      estimator = get_estimator(self.attention_options.get("estimator", "cumulant2"))
+      state = init_state(
+          batch, self.num_heads, self.head_dim, self.head_dim,
+          third_moment=self.attention == "eala" and estimator.needs_third_moment,
+      )
+    self.decode_state = nnx.Cache(state)
+
   def _kind_options(self) -> dict[str, Any]:
     options = dict(self.attention_options)
     if self.performer_features is not None:
@@ -220,6 +268,7 @@ class EntropyLinearAttention(nnx.Module):
       mask: ArrayLike | None = None,
       deterministic: bool | None = None,
       rngs: nnx.Rngs | nnx.RngStream | Array | None = None,
+      decode: bool | None = None,
   ) -> Array:
     """Applies multi-head attention (self-attention when `inputs_k` is None).
 
@@ -234,6 +283,8 @@ class EntropyLinearAttention(nnx.Module):
         ``model.train()`` / ``model.eval()``.
       rngs: overrides the dropout stream given at construction (an
         `nnx.Rngs`, `nnx.RngStream` or key).
+      decode: continue from the cached state (:meth:`init_cache`) and update
+        it; self-attention only.
 
     Returns:
       Output of shape `[batch..., q_len, out_features]`.
@@ -259,6 +310,22 @@ class EntropyLinearAttention(nnx.Module):
     value = self.value(inputs_v)
     options = self._kind_options()
     attention_fn = get_attention_fn(self.attention, **options)
+    decode = self.decode if decode is None else decode
+    if decode:
+      if self.decode_state is None:
+        raise ValueError(
+            "EntropyLinearAttention: decode=True needs a cache; call"
+            " init_cache(input_shape) first."
+        )
+      if inputs_k is not inputs_q:
+        raise ValueError("EntropyLinearAttention: decoding is self-attention only.")
+      output, state = attention_fn(
+          query, key, value, mask=mask, causal=True, initial_state=self.decode_state.get_value(),
+          output_final_state=True, dtype=self.dtype, precision=self.precision,
+      )
+      self.decode_state.set_value(state)
+      output = self.dropout(output, deterministic=deterministic, rngs=rngs)
+      return self.out(output)
     output = attention_fn(
         query, key, value, mask=mask, causal=self.causal, dropout_rate=0.0,
         deterministic=True, dtype=self.dtype, precision=self.precision,
