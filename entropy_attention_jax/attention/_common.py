@@ -146,11 +146,6 @@ def linear_time_attention(
         f"{fn_name}: initial_state, output_final_state and segment_ids are for"
         " causal attention; pass causal=True."
     )
-  if wants_state and not stateful:
-    raise ValueError(
-        f"{fn_name}: this kind has no recurrent state; initial_state and"
-        " output_final_state are offered by eala, taylor and linear attention."
-    )
   if segment_ids is not None:
     segment_ids = jnp.asarray(segment_ids)
     expected = (*key.shape[:-3], key.shape[-3])
