@@ -80,6 +80,19 @@ def dropout_keys(key_mask: Array | None, key: Array, rng: PRNGKey, rate: float,
   return keep if key_mask is None else key_mask & keep
 
 
+# The public arguments each linear-time kind hands to `linear_time_attention` unchanged.
+FRONT_END_ARGUMENTS = (
+    "bias", "mask", "key_padding_mask", "query_seq_lengths", "key_value_seq_lengths",
+    "mask_structure", "segment_ids", "initial_state", "output_final_state", "dropout_mode",
+    "dropout_rate", "dropout_rng", "broadcast_dropout", "deterministic", "dtype",
+)
+
+
+def front_end_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+  """The :data:`FRONT_END_ARGUMENTS` among a public function's `locals()`."""
+  return {name: arguments[name] for name in FRONT_END_ARGUMENTS if name in arguments}
+
+
 def linear_time_attention(
     core: Callable[..., tuple[Array, Any, Any]],
     query: Array,

@@ -199,13 +199,10 @@ def performer_attention(
     return output, None, None
 
   output, _, _ = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, bias=bias, mask=mask,
-      causal=causal or is_causal, key_padding_mask=key_padding_mask,
-      query_seq_lengths=query_seq_lengths, key_value_seq_lengths=key_value_seq_lengths,
-      mask_structure=mask_structure, segment_ids=segment_ids, stateful=False,
-      dropout_mode=dropout_mode, dropout_rate=dropout_rate, dropout_rng=dropout_rng,
-      broadcast_dropout=broadcast_dropout, deterministic=deterministic, dtype=dtype,
+      core, query, key, value, fn_name=fn_name, causal=causal or is_causal, stateful=False,
+      **_common.front_end_arguments(locals()),
   )
+
   return output
 
 

@@ -62,12 +62,8 @@ def taylor_attention(
     )
 
   output, _, final_state = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, bias=bias, mask=mask,
-      causal=causal or is_causal, key_padding_mask=key_padding_mask,
-      query_seq_lengths=query_seq_lengths, key_value_seq_lengths=key_value_seq_lengths,
-      mask_structure=mask_structure, segment_ids=segment_ids, initial_state=initial_state,
-      output_final_state=output_final_state, dropout_mode=dropout_mode,
-      dropout_rate=dropout_rate, dropout_rng=dropout_rng,
-      broadcast_dropout=broadcast_dropout, deterministic=deterministic, dtype=dtype,
+      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      **_common.front_end_arguments(locals()),
   )
+
   return (output, final_state) if output_final_state else output

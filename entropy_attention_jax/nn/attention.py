@@ -277,8 +277,10 @@ class EntropyLinearAttention(nnx.Module):
       inputs_k: `[batch..., kv_len, in_features]`; defaults to `inputs_q`.
       inputs_v: `[batch..., kv_len, in_features]`; defaults to `inputs_k`.
       mask: boolean, True keeps a pair; broadcastable to
-        `[batch..., heads, q_len, kv_len]` for ``"softmax"``, to
-        `[batch..., heads, 1, kv_len]` (key padding) for the linear-time kinds.
+        `[batch..., heads, q_len, kv_len]`. For the linear-time kinds it must be
+        query validity x key validity (``nnx.make_attention_mask(pad, pad)``),
+        optionally times a causal mask; padded query rows attend to nothing
+        (zero before the output projection).
       deterministic: disables dropout; overrides the mode set with
         ``model.train()`` / ``model.eval()``.
       rngs: overrides the dropout stream given at construction (an

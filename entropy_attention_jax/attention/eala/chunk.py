@@ -106,25 +106,14 @@ def chunk_eala(
     q, k, v, w = inputs
     carried = recurrent.sums_from_state(state, q, precision=precision)
     scores = jnp.where(causal, jnp.einsum("...ihd,...jhd->...hij", q, k, precision=precision), 0.0)
-    per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [..., heads, i] -> [..., i, heads]
-    cube = None
-    if carried.score_cube_sum is not None:
-      cube = carried.score_cube_sum + per_query(jnp.sum(scores**3, -1))
     running_norm = jax.lax.cummax(theta_lib.key_norm(k), axis=k.ndim - 3)
     # Running sums inside the chunk as a triangular matmul: XLA:CPU lowers
     # jnp.cumsum to a reduce-window that is quadratic in the chunk length.
     inclusive = causal.astype(jnp.float32)
     running = lambda x: jnp.einsum("ij,...jhe->...ihe", inclusive, x, precision=precision)
-    sums = prefix.PrefixSums(
-        count=carried.count + jnp.einsum("ij,...jh->...ih", inclusive, w),
-        score_sum=carried.score_sum + per_query(jnp.sum(scores, -1)),
-        score_sq_sum=carried.score_sq_sum + per_query(jnp.sum(scores**2, -1)),
-        score_cube_sum=cube,
-        value_sum=carried.value_sum + running(v),
-        score_value_sum=carried.score_value_sum
-        + jnp.einsum("...hij,...jhv->...ihv", scores, v, precision=precision),
-        key_sum=carried.key_sum + running(k),
-        max_key_norm=jnp.maximum(carried.max_key_norm, running_norm),
+    sums = _block_sums(
+        carried, scores, k, v, jnp.einsum("ij,...jh->...ih", inclusive, w), running,
+        running_norm, precision,
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=bound, theta_scale=theta_scale,
@@ -137,6 +126,35 @@ def chunk_eala(
       body, initial_state, tuple(chunked(x) for x in (scaled_query, anchored, value, weights))
   )
   return unchunked(output), theta_lib.EalaAux(unchunked(theta), unchunked(target)), final_state
+
+
+def _block_sums(carried, scores, k, v, block_count, running, running_norm, precision):
+  """Prefix sums of a chunk's queries: the carried state's plus the visible block keys.
+
+  Args:
+    carried: :class:`~.prefix.PrefixSums` from the state (masked as needed).
+    scores: the block's visible scores, zero elsewhere, `[batch..., heads, i, j]`.
+    k, v: the block's anchored keys and values.
+    block_count: visible valid keys in the block per query, `[batch..., i, heads]`.
+    running: `x [..., j, heads, e] -> Σ_visible j x`, `[..., i, heads, e]`.
+    running_norm: max ||k'|| over the visible block keys, `[batch..., i, heads]`.
+    precision: einsum precision.
+  """
+  per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [..., heads, i] -> [..., i, heads]
+  cube = None
+  if carried.score_cube_sum is not None:
+    cube = carried.score_cube_sum + per_query(jnp.sum(scores**3, -1))
+  return prefix.PrefixSums(
+      count=carried.count + block_count,
+      score_sum=carried.score_sum + per_query(jnp.sum(scores, -1)),
+      score_sq_sum=carried.score_sq_sum + per_query(jnp.sum(scores**2, -1)),
+      score_cube_sum=cube,
+      value_sum=carried.value_sum + running(v),
+      score_value_sum=carried.score_value_sum
+      + jnp.einsum("...hij,...jhv->...ihv", scores, v, precision=precision),
+      key_sum=carried.key_sum + running(k),
+      max_key_norm=jnp.maximum(carried.max_key_norm, running_norm),
+  )
 
 
 def segment_anchors(key: Array, weights: Array, segment_ids: Array) -> tuple[Array, Array]:
@@ -205,23 +223,12 @@ def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *,
     scores = jnp.where(
         visible[..., None, :, :], jnp.einsum("...ihd,...jhd->...hij", q, k, precision=precision), 0.0
     )
-    per_query = lambda x: jnp.swapaxes(x, -1, -2)
-    cube = None
-    if carried.score_cube_sum is not None:
-      cube = carried.score_cube_sum + per_query(jnp.sum(scores**3, -1))
     norms = theta_lib.key_norm(k)  # [batch..., chunk, heads]
     running_norm = jnp.max(jnp.where(visible[..., None], norms[..., None, :, :], 0.0), axis=-2)
     running = lambda x: jnp.einsum("...ij,...jhe->...ihe", seen, x, precision=precision)
-    sums = prefix.PrefixSums(
-        count=carried.count + jnp.einsum("...ij,...jh->...ih", seen, w),
-        score_sum=carried.score_sum + per_query(jnp.sum(scores, -1)),
-        score_sq_sum=carried.score_sq_sum + per_query(jnp.sum(scores**2, -1)),
-        score_cube_sum=cube,
-        value_sum=carried.value_sum + running(v),
-        score_value_sum=carried.score_value_sum
-        + jnp.einsum("...hij,...jhv->...ihv", scores, v, precision=precision),
-        key_sum=carried.key_sum + running(k),
-        max_key_norm=jnp.maximum(carried.max_key_norm, running_norm),
+    sums = _block_sums(
+        carried, scores, k, v, jnp.einsum("...ij,...jh->...ih", seen, w), running,
+        running_norm, precision,
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=nonneg, theta_scale=theta_scale,
