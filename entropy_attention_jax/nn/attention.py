@@ -107,6 +107,9 @@ class EntropyLinearAttention(nnx.Module):
     qkv_features: total query/key/value size over all heads (default
       `in_features`); `head_dim = qkv_features // num_heads`.
     out_features: output size (default `in_features`).
+    num_kv_heads: key/value heads (default `num_heads`); a divisor of
+      `num_heads` gives grouped-query (1: multi-query) attention, each key
+      head's statistics shared by its group of query heads.
     attention: a name in :data:`~entropy_attention_jax.attention.ATTENTION_FUNCTIONS`
       (``"eala"``, ``"softmax"``, ``"linear"``, ``"performer"``, ``"taylor"``).
     attention_options: keyword options of that kind's function, e.g.
@@ -139,6 +142,7 @@ class EntropyLinearAttention(nnx.Module):
       *,
       qkv_features: int | None = None,
       out_features: int | None = None,
+      num_kv_heads: int | None = None,
       attention: str = "eala",
       attention_options: Mapping[str, Any] | None = None,
       causal: bool = False,
@@ -161,6 +165,12 @@ class EntropyLinearAttention(nnx.Module):
           f"EntropyLinearAttention: qkv_features={qkv_features} must be a"
           f" positive multiple of num_heads={num_heads}."
       )
+    num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+    if num_kv_heads < 1 or num_heads % num_kv_heads:
+      raise ValueError(
+          f"EntropyLinearAttention: num_kv_heads={num_kv_heads} must divide"
+          f" num_heads={num_heads}."
+      )
     if attention not in ATTENTION_FUNCTIONS:
       raise ValueError(
           f"EntropyLinearAttention: unknown attention={attention!r}; expected one"
@@ -174,6 +184,7 @@ class EntropyLinearAttention(nnx.Module):
     _check_options(attention, options)
 
     self.num_heads = num_heads
+    self.num_kv_heads = num_kv_heads
     self.in_features = in_features
     self.qkv_features = qkv_features
     self.out_features = out_features
@@ -193,8 +204,9 @@ class EntropyLinearAttention(nnx.Module):
     )
     heads = (num_heads, self.head_dim)
     self.query = nnx.LinearGeneral(in_features, heads, **projection)
-    self.key = nnx.LinearGeneral(in_features, heads, **projection)
-    self.value = nnx.LinearGeneral(in_features, heads, **projection)
+    kv_heads = (num_kv_heads, self.head_dim)
+    self.key = nnx.LinearGeneral(in_features, kv_heads, **projection)
+    self.value = nnx.LinearGeneral(in_features, kv_heads, **projection)
     self.out = nnx.LinearGeneral(heads, out_features, axis=(-2, -1), **projection)
     self.dropout = nnx.Dropout(dropout_rate, rngs=rngs)
 
@@ -244,11 +256,11 @@ class EntropyLinearAttention(nnx.Module):
     if self.attention == "linear":
       feature_map = self.attention_options.get("feature_map", elu_feature_map)
       features = jax.eval_shape(feature_map, jax.ShapeDtypeStruct((self.head_dim,), jnp.float32))
-      state = init_linear_state(batch, self.num_heads, features.shape[-1], self.head_dim)
+      state = init_linear_state(batch, self.num_kv_heads, features.shape[-1], self.head_dim)
     else:
       estimator = get_estimator(self.attention_options.get("estimator", "cumulant2"))
       state = init_state(
-          batch, self.num_heads, self.head_dim, self.head_dim,
+          batch, self.num_kv_heads, self.head_dim, self.head_dim,
           third_moment=self.attention == "eala" and estimator.needs_third_moment,
       )
     self.decode_state = nnx.Cache(state)
@@ -349,6 +361,9 @@ class EntropyLinearAttention(nnx.Module):
     bits); outputs stay bitwise identical with and without diagnostics.
     """
     query, key, value = jax.lax.optimization_barrier((query, key, value))
+    group = self.num_heads // self.num_kv_heads
+    if group > 1:  # the explicit diagnostics take one key head per query head
+      key, value = (jnp.repeat(x, group, axis=-2) for x in (key, value))
     q_len, kv_len = query.shape[-3], key.shape[-3]
     if self.attention == "eala":  # sows `theta` and `entropy_target`
       attention_fn(

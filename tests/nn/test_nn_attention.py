@@ -196,3 +196,20 @@ def test_flax_multi_head_attention_decodes_eala_with_its_kv_cache():
   mha.init_cache(x.shape)
   steps = [mha(x[:, t:t + 1], decode=True) for t in range(6)]
   np.testing.assert_allclose(jnp.concatenate(steps, 1), full, atol=2e-5)
+
+
+@pytest.mark.parametrize("kind", ["eala", "softmax"])
+def test_grouped_key_value_heads_equal_repeated_heads(kind):
+  layer = EntropyLinearAttention(4, FEATURES, num_kv_heads=2, attention=kind, causal=True,
+                                 collect_diagnostics=True, rngs=nnx.Rngs(0))
+  assert layer.key.kernel.shape == (FEATURES, 2, FEATURES // 4)
+  x = inputs(length=5)
+  q, k, v = layer.query(x), layer.key(x), layer.value(x)
+  want = layer.out(ATTENTION_FUNCTIONS[kind](
+      q, jnp.repeat(k, 2, -2), jnp.repeat(v, 2, -2), causal=True))
+  np.testing.assert_allclose(layer(x), want, atol=2e-5)
+  if kind == "eala":  # decoding keeps one state per key head
+    layer.init_cache(x.shape)
+    assert layer.decode_state.get_value().count.shape == (2, 3, 2)
+    steps = [layer(x[..., t:t + 1, :], decode=True) for t in range(5)]
+    np.testing.assert_allclose(jnp.concatenate(steps, -2), want, atol=2e-5)
