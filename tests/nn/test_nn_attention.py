@@ -207,7 +207,9 @@ def test_grouped_key_value_heads_equal_repeated_heads(kind):
   q, k, v = layer.query(x), layer.key(x), layer.value(x)
   want = layer.out(ATTENTION_FUNCTIONS[kind](
       q, jnp.repeat(k, 2, -2), jnp.repeat(v, 2, -2), causal=True))
-  np.testing.assert_allclose(layer(x), want, atol=2e-5)
+  got, intermediates = nnx.capture(layer, nnx.Intermediate)(x)  # diagnostics take GQA too
+  assert ("theta" if kind == "eala" else "attention_weights") in intermediates
+  np.testing.assert_allclose(got, want, atol=2e-5)
   if kind == "eala":  # decoding keeps one state per key head
     layer.init_cache(x.shape)
     assert layer.decode_state.get_value().count.shape == (2, 3, 2)
