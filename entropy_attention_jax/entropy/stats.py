@@ -102,7 +102,7 @@ def centered_keys(
     `[batch..., heads, kv_len, head_dim]`, `[batch..., heads, head_dim]` and
     `[batch..., heads]`.
   """
-  key = key.astype(jnp.float32)
+  key = zero_invalid(key, key_mask).astype(jnp.float32)
   mean, count = masked_mean(key, key_mask)
   # The means are taken in the input layout and the transpose fuses with the
   # subtraction, so the keys are copied once.
@@ -123,7 +123,7 @@ def masked_mean(x: Array, key_mask: Array | None) -> tuple[Array, Array]:
     `(mean, count)`: float32 `[batch..., heads, depth]` (zeros without valid
     positions) and `[batch..., heads]`.
   """
-  x = x.astype(jnp.float32)
+  x = zero_invalid(x, key_mask).astype(jnp.float32)
   if key_mask is None:
     return jnp.mean(x, axis=-3), jnp.full(x.shape[:-3] + x.shape[-2:-1], x.shape[-3], jnp.float32)
   weights = key_weights(x, key_mask)

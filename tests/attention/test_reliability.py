@@ -79,3 +79,15 @@ def test_eala_step_names_the_state_when_inputs_do_not_match(shapes):
             (("query", (2, 2, 4)), ("key", (2, 2, 4)), ("value", (2, 2, 8)))}
   with pytest.raises(ValueError, match=r"eala_step: .*(state|head_dim)"):
     eala_step(state, arrays["query"], arrays["key"], arrays["value"])
+
+
+@pytest.mark.parametrize("estimator", ["exact", "cumulant2", "gaussian_ensemble", "cumulant3"])
+def test_nan_in_masked_keys_does_not_reach_entropy_gradients(estimator):
+  query, key, _ = gaussian_qkv(2, q_len=5, kv_len=8)
+  keep = jnp.arange(8) < 5
+  poisoned = jnp.where(keep[:, None, None], key, jnp.nan)
+  fn = (functools.partial(eaj.softmax_entropy, mask=keep) if estimator == "exact"
+        else functools.partial(eaj.approx_entropy, mask=keep, estimator=estimator))
+  grad = jax.grad(lambda q, k: fn(q, k).sum(), (0, 1))(query, poisoned)
+  chex.assert_tree_all_finite(grad)
+  np.testing.assert_allclose(fn(query, poisoned), fn(query, key), atol=1e-6)
