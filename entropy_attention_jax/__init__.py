@@ -9,10 +9,13 @@ data loading and training live in `entropy_attention_jax.data` and
 from entropy_attention_jax.attention import ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS
 from entropy_attention_jax.attention import EalaAux as EalaAux
 from entropy_attention_jax.attention import EalaState as EalaState
+from entropy_attention_jax.attention import LinearAttentionState as LinearAttentionState
 from entropy_attention_jax.attention import attention_weights as attention_weights
+from entropy_attention_jax.attention import chunk_eala as chunk_eala
 from entropy_attention_jax.attention import eala_attention as eala_attention
 from entropy_attention_jax.attention import eala_step as eala_step
 from entropy_attention_jax.attention import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention import init_linear_state as init_linear_state
 from entropy_attention_jax.attention import init_state as init_state
 from entropy_attention_jax.attention import linear_attention as linear_attention
 from entropy_attention_jax.attention import performer_attention as performer_attention
@@ -38,11 +41,14 @@ __all__ = [
     "EalaState",
     "EntropyEstimator",
     "EntropyLinearAttention",
+    "LinearAttentionState",
     "approx_entropy",
     "attention_weights",
+    "chunk_eala",
     "eala_attention",
     "eala_step",
     "get_attention_fn",
+    "init_linear_state",
     "init_state",
     "linear_attention",
     "performer_attention",

@@ -21,15 +21,18 @@ def check_floating(name: str, x: Array, fn_name: str) -> None:
 
 
 def check_query_key(
-    query: Array, key: Array, fn_name: str, value: Array | None = None
+    query: Array, key: Array, fn_name: str, value: Array | None = None,
+    *, grouped: bool = False,
 ) -> None:
   """Checks `[batch..., length, heads, depth]` layouts agree.
 
   Args:
     query: `[batch..., q_len, heads, head_dim]`.
-    key: `[batch..., kv_len, heads, head_dim]`.
+    key: `[batch..., kv_len, kv_heads, head_dim]`.
     fn_name: the public function's name, for error messages.
-    value: optional `[batch..., kv_len, heads, v_dim]`.
+    value: optional `[batch..., kv_len, kv_heads, v_dim]`.
+    grouped: allow grouped-query attention: `kv_heads` divides `heads` (else
+      they must be equal).
 
   Raises:
     ValueError: wrong ranks or mismatched batch, head or depth sizes.
@@ -52,7 +55,15 @@ def check_query_key(
     raise ValueError(
         f"{fn_name}: batch dims of query {query.shape} and key {key.shape} differ."
     )
-  if query.shape[-2] != key.shape[-2]:
+  if grouped and key.shape[-2] and query.shape[-2] % key.shape[-2] == 0:
+    pass  # grouped-query (GQA) or multi-query (MQA) attention
+  elif grouped:
+    raise ValueError(
+        f"{fn_name}: the key/value heads must divide the query heads (grouped-query"
+        f" attention): query {query.shape} has {query.shape[-2]}, key {key.shape}"
+        f" has {key.shape[-2]}."
+    )
+  elif query.shape[-2] != key.shape[-2]:
     raise ValueError(
         f"{fn_name}: number of heads differs: query {query.shape} has"
         f" {query.shape[-2]}, key {key.shape} has {key.shape[-2]}."

@@ -12,7 +12,9 @@ from entropy_attention_jax.attention.eala import init_state as init_state
 from entropy_attention_jax.attention.eala import naive_eala as naive_eala
 from entropy_attention_jax.attention.eala import parallel_eala as parallel_eala
 from entropy_attention_jax.attention.eala import recurrent_eala as recurrent_eala
+from entropy_attention_jax.attention.linear import LinearAttentionState as LinearAttentionState
 from entropy_attention_jax.attention.linear import elu_feature_map as elu_feature_map
+from entropy_attention_jax.attention.linear import init_linear_state as init_linear_state
 from entropy_attention_jax.attention.linear import linear_attention as linear_attention
 from entropy_attention_jax.attention.performer import performer_attention as performer_attention
 from entropy_attention_jax.attention.performer import performer_features as performer_features
@@ -27,12 +29,14 @@ __all__ = [
     "ATTENTION_FUNCTIONS",
     "EalaAux",
     "EalaState",
+    "LinearAttentionState",
     "attention_weights",
     "chunk_eala",
     "eala_attention",
     "eala_step",
     "elu_feature_map",
     "get_attention_fn",
+    "init_linear_state",
     "init_state",
     "linear_attention",
     "naive_eala",

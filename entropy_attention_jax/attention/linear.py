@@ -11,17 +11,39 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
 from entropy_attention_jax.entropy import stats
-from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
+from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey, Shape
 
 FeatureMap = Callable[[Array], Array]
+
+
+class LinearAttentionState(NamedTuple):
+  """Prefix sums of causal kernel attention over the valid keys seen so far.
+
+  Attributes:
+    key_value_sum: Σ φ(k) vᵀ, `[batch..., heads, features, v_dim]`.
+    key_sum: Σ φ(k), `[batch..., heads, features]`.
+  """
+
+  key_value_sum: Array
+  key_sum: Array
+
+
+def init_linear_state(
+    batch_shape: Shape | int, heads: int, features: int, v_dim: int
+) -> LinearAttentionState:
+  """An empty :class:`LinearAttentionState`, float32 (`features` = φ's output size)."""
+  batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
+  return LinearAttentionState(
+      jnp.zeros((*batch_shape, heads, features, v_dim), jnp.float32),
+      jnp.zeros((*batch_shape, heads, features), jnp.float32),
+  )
 
 
 def elu_feature_map(x: Array) -> Array:
@@ -55,8 +77,8 @@ def kernel_attention(
   query_features = stats.heads_major(query_features)
   key_features = stats.heads_major(key_features)
   if key_mask is not None:
-    key_features = key_features * key_mask[..., None].astype(key_features.dtype)
-  value = stats.heads_major(value.astype(jnp.float32))
+    key_features = jnp.where(key_mask[..., None], key_features, 0.0)
+  value = stats.heads_major(stats.zero_invalid(value, key_mask).astype(jnp.float32))
   key_value = jnp.einsum("...lf,...lv->...fv", key_features, value, precision=precision)
   key_sum = jnp.sum(key_features, axis=-2)
   numerator = jnp.einsum("...qf,...fv->...qv", query_features, key_value, precision=precision)
@@ -72,8 +94,10 @@ def causal_kernel_attention(
     *,
     chunk_size: int = 64,
     eps: float = 1e-6,
+    initial_state: LinearAttentionState | None = None,
+    segment_ids: Array | None = None,
     precision: PrecisionLike = None,
-) -> Array:
+) -> tuple[Array, LinearAttentionState]:
   """Causal :func:`kernel_attention`, chunked: query `i` sees keys `j ≤ i`.
 
   A `lax.scan` carries Σφ(k)vᵀ and Σφ(k) over earlier chunks; inside a chunk
@@ -81,49 +105,77 @@ def causal_kernel_attention(
 
   Args:
     query_features: `[batch..., length, heads, features]`.
-    key_features: `[batch..., length, heads, features]`.
-    value: `[batch..., length, heads, v_dim]`.
-    key_mask: optional boolean `[batch..., heads, length]`.
+    key_features: `[batch..., length, kv_heads, features]` (the query's batch
+      dims may broadcast against the key's, e.g. a query-group axis).
+    value: `[batch..., length, kv_heads, v_dim]`.
+    key_mask: optional boolean `[batch..., kv_heads, length]`.
     chunk_size: keys per chunk.
     eps: floor of the normaliser.
+    initial_state: sums to continue from (default: empty); with `segment_ids`
+      it continues the first segment.
+    segment_ids: optional integer `[batch..., length]`: a query sees only the
+      earlier keys of its own (contiguous) segment.
     precision: einsum precision.
 
   Returns:
-    float32 `[batch..., length, heads, v_dim]`.
+    `(output, final_state)`: float32 `[batch..., length, heads, v_dim]` and the
+    :class:`LinearAttentionState` after the last key (the last segment's).
   """
-  batch, length = key_features.shape[:-3], key_features.shape[-3]
-  key_features = key_features * stats.key_weights(key_features, key_mask)[..., None]
-  value = value.astype(jnp.float32)
-  chunk_size = min(chunk_size, length)
-  num_chunks = -(-length // chunk_size)
-  pad = num_chunks * chunk_size - length
-
-  def chunked(x):  # [batch..., length, *rest] -> [chunks, batch..., chunk, *rest]
-    x = jnp.pad(x, [(0, 0)] * len(batch) + [(0, pad)] + [(0, 0)] * (x.ndim - len(batch) - 1))
-    return jnp.moveaxis(x.reshape(*batch, num_chunks, chunk_size, *x.shape[len(batch) + 1:]), len(batch), 0)
-
+  num_batch, length = key_features.ndim - 3, key_features.shape[-3]
+  key_features = jnp.where(
+      stats.key_weights(key_features, key_mask)[..., None] > 0, key_features, 0.0
+  )
+  value = stats.zero_invalid(value, key_mask).astype(jnp.float32)
+  chunked, unchunked, chunk_size = _common.chunking(num_batch, length, chunk_size)
   causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
+  heads, features = key_features.shape[-2:]
+  if initial_state is None:
+    initial_state = init_linear_state(key_features.shape[:-3], heads, features, value.shape[-1])
+  segmented = segment_ids is not None
+  if segmented:
+    segment_ids = jnp.broadcast_to(jnp.asarray(segment_ids), key_features.shape[:-2])
+  else:
+    segment_ids = jnp.zeros(key_features.shape[:-2], jnp.int32)
 
   def body(carry, inputs):
-    key_value, key_sum = carry
-    q, k, v = inputs
-    block = jnp.where(causal, jnp.einsum("...ihf,...jhf->...hij", q, k, precision=precision), 0.0)
-    numerator = jnp.einsum("...ihf,...hfv->...ihv", q, key_value, precision=precision)
+    (key_value, key_sum), carried_segment = carry
+    q, k, v, segment = inputs
+    visible = causal
+    if segmented:
+      visible = causal & (segment[..., :, None] == segment[..., None, :])
+      continued = (segment == carried_segment[..., None]).astype(jnp.float32)[..., None, None]
+      q_carried = q * continued  # queries of a new segment do not see the carried sums
+    else:
+      visible, q_carried = causal, q
+    block = jnp.where(
+        visible[..., None, :, :] if segmented else visible,
+        jnp.einsum("...ihf,...jhf->...hij", q, k, precision=precision), 0.0,
+    )
+    numerator = jnp.einsum("...ihf,...hfv->...ihv", q_carried, key_value, precision=precision)
     numerator += jnp.einsum("...hij,...jhv->...ihv", block, v, precision=precision)
-    denominator = jnp.einsum("...ihf,...hf->...ih", q, key_sum) + jnp.swapaxes(block.sum(-1), -1, -2)
+    denominator = jnp.einsum("...ihf,...hf->...ih", q_carried, key_sum) + jnp.swapaxes(
+        block.sum(-1), -1, -2
+    )
+    if segmented:  # the sums after the chunk are its last segment's
+      last = segment[..., -1]
+      in_last = (segment == last[..., None]).astype(jnp.float32)[..., None, None]
+      keep = (last == carried_segment).astype(jnp.float32)
+      key_value = key_value * keep[..., None, None, None]
+      key_sum = key_sum * keep[..., None, None]
+      k = k * in_last
+      carried_segment = last
     key_value = key_value + jnp.einsum("...lhf,...lhv->...hfv", k, v, precision=precision)
     key_sum = key_sum + jnp.sum(k, -3)
-    return (key_value, key_sum), numerator / jnp.maximum(denominator, eps)[..., None]
+    output = numerator / jnp.maximum(denominator, eps)[..., None]
+    return ((key_value, key_sum), carried_segment), output
 
-  heads, features = key_features.shape[-2:]
-  init = (
-      jnp.zeros((*batch, heads, features, value.shape[-1]), jnp.float32),
-      jnp.zeros((*batch, heads, features), jnp.float32),
+  init = ((initial_state.key_value_sum, initial_state.key_sum), segment_ids[..., 0])
+  inputs = (
+      chunked(query_features), chunked(key_features), chunked(value),
+      chunked(segment_ids, edge=True),
   )
-  _, output = jax.lax.scan(body, init, tuple(chunked(x) for x in (query_features, key_features, value)))
-  output = jnp.moveaxis(output, 0, len(batch))
-  output = output.reshape(*batch, num_chunks * chunk_size, *output.shape[len(batch) + 2:])
-  return output[(slice(None),) * len(batch) + (slice(0, length),)]
+  (final, _), output = jax.lax.scan(body, init, inputs)
+  return unchunked(output), LinearAttentionState(*final)
 
 
 def kernel_weights(
@@ -148,7 +200,15 @@ def linear_attention(
     eps: float = 1e-6,
     causal: bool = False,
     is_causal: bool = False,
+    key_padding_mask: ArrayLike | None = None,
+    query_seq_lengths: ArrayLike | None = None,
+    key_value_seq_lengths: ArrayLike | None = None,
+    mask_structure: str | None = None,
+    segment_ids: ArrayLike | None = None,
+    initial_state: LinearAttentionState | None = None,
+    output_final_state: bool = False,
     chunk_size: int = 64,
+    dropout_mode: str = "output",
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -156,43 +216,54 @@ def linear_attention(
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
     module: Any = None,
-) -> Array:
+) -> Array | tuple[Array, LinearAttentionState]:
   """Linear attention with a positive feature map (elu+1 by default); `O(kv_len)`.
 
   Args:
     query: `[batch..., q_len, heads, head_dim]`.
-    key: `[batch..., kv_len, heads, head_dim]`.
-    value: `[batch..., kv_len, heads, v_dim]`.
+    key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
+    value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask: key-padding mask broadcastable to `[batch..., heads, 1, kv_len]`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
+      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
     scale: multiplies the queries before the feature map; default 1 (the
       elu+1 kernel has no temperature in the original formulation).
     feature_map: elementwise positive map φ.
     eps: floor of the normaliser.
     causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    segment_ids: integer `[batch..., length]`, packed sequences (causal).
+    initial_state: a :class:`LinearAttentionState` to continue from (causal).
+    output_final_state: also return the final state (causal).
     chunk_size: chunk length of the causal form.
-    dtype, precision, deterministic, dropout_rate: as Flax's `attention_fn`;
-      weight dropout raises.
-    broadcast_dropout, dropout_rng, module: accepted for Flax compatibility.
+    dropout_mode, dropout_rate, dropout_rng, broadcast_dropout, deterministic:
+      as :func:`~entropy_attention_jax.attention.eala_attention`.
+    dtype, precision: as Flax's `attention_fn`.
+    module: accepted for Flax compatibility.
 
   Returns:
-    Output of shape `[batch..., q_len, heads, v_dim]`.
+    Output of shape `[batch..., q_len, heads, v_dim]` (zero rows for padded
+    queries); with `output_final_state`, `(output, final_state)`.
   """
-  del broadcast_dropout, dropout_rng, module
+  del module
   fn_name = "linear_attention"
-  _checks.check_query_key(query, key, fn_name, value)
-  _checks.reject_bias(bias, fn_name)
-  _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  causal = causal or is_causal
-  if causal:
-    _common.check_causal_lengths(query, key, fn_name)
-  key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  out_dtype = _common.resolve_dtype(dtype, query, key, value)
-  query = query.astype(jnp.float32) * (1.0 if scale is None else scale)
-  features = (feature_map(query), feature_map(key.astype(jnp.float32)), value, key_mask)
-  if causal:
-    output = causal_kernel_attention(*features, chunk_size=chunk_size, eps=eps, precision=precision)
-  else:
-    output = kernel_attention(*features, eps=eps, precision=precision)
-  output = _common.zero_rows_without_keys(output, key_mask)
-  return output.astype(out_dtype)
+  multiplier = 1.0 if scale is None else scale
+
+  def core(query, key, value, *, key_mask, causal, segment_ids, initial_state):
+    features = (
+        feature_map(query.astype(jnp.float32) * multiplier),
+        feature_map(stats.zero_invalid(key, key_mask).astype(jnp.float32)), value, key_mask,
+    )
+    if causal:
+      output, state = causal_kernel_attention(
+          *features, chunk_size=chunk_size, eps=eps, initial_state=initial_state,
+          segment_ids=segment_ids, precision=precision,
+      )
+      return output, None, state
+    return kernel_attention(*features, eps=eps, precision=precision), None, None
+
+  output, _, final_state = _common.linear_time_attention(
+      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      **_common.front_end_arguments(locals()),
+  )
+
+  return (output, final_state) if output_final_state else output

@@ -23,6 +23,7 @@ from entropy_attention_jax.attention.linear import (
     kernel_attention,
     kernel_weights,
 )
+from entropy_attention_jax.entropy import stats
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
 
@@ -135,7 +136,13 @@ def performer_attention(
     eps: float = 1e-6,
     causal: bool = False,
     is_causal: bool = False,
+    key_padding_mask: ArrayLike | None = None,
+    query_seq_lengths: ArrayLike | None = None,
+    key_value_seq_lengths: ArrayLike | None = None,
+    mask_structure: str | None = None,
+    segment_ids: ArrayLike | None = None,
     chunk_size: int = 64,
+    dropout_mode: str = "output",
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -148,49 +155,55 @@ def performer_attention(
 
   Args:
     query: `[batch..., q_len, heads, head_dim]`.
-    key: `[batch..., kv_len, heads, head_dim]`.
-    value: `[batch..., kv_len, heads, v_dim]`.
+    key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
+    value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask: key-padding mask broadcastable to `[batch..., heads, 1, kv_len]`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
+      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
     features: ω `[num_features, head_dim]` from :func:`performer_features`.
     feature_key: PRNG key to draw ω when `features` is None.
     num_features: m, used with `feature_key`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     eps: floor of the normaliser.
     causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    segment_ids: integer `[batch..., length]`, packed sequences (causal). No
+      state goes in or out: the key stabiliser is per call.
     chunk_size: chunk length of the causal form.
-    dtype, precision, deterministic, dropout_rate: as Flax's `attention_fn`;
-      weight dropout raises.
-    broadcast_dropout, dropout_rng, module: accepted for Flax compatibility.
+    dropout_mode, dropout_rate, dropout_rng, broadcast_dropout, deterministic:
+      as :func:`~entropy_attention_jax.attention.eala_attention`.
+    dtype, precision: as Flax's `attention_fn`.
+    module: accepted for Flax compatibility.
 
   Returns:
     Output of shape `[batch..., q_len, heads, v_dim]`.
   """
-  del broadcast_dropout, dropout_rng, module
+  del module
   fn_name = "performer_attention"
-  _checks.check_query_key(query, key, fn_name, value)
-  _checks.reject_bias(bias, fn_name)
-  _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  causal = causal or is_causal
-  if causal:
-    _common.check_causal_lengths(query, key, fn_name)
-  key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
   features = _resolve_features(features, feature_key, num_features, query.shape[-1], fn_name)
   tau = _checks.resolve_scale(scale, query.shape[-1])
-  query_features, key_features = _feature_pair(query, key, key_mask, features, tau)
-  if causal:
-    # The key stabiliser is one constant for all keys: it cancels per query,
-    # so using every key's max leaks nothing across time.
-    output = causal_kernel_attention(
-        query_features, key_features, value, key_mask, chunk_size=chunk_size, eps=eps,
-        precision=precision,
-    )
-  else:
-    output = kernel_attention(
-        query_features, key_features, value, key_mask, eps=eps, precision=precision
-    )
-  output = _common.zero_rows_without_keys(output, key_mask)
-  return output.astype(_common.resolve_dtype(dtype, query, key, value))
+
+  def core(query, key, value, *, key_mask, causal, segment_ids):
+    key = stats.zero_invalid(key, key_mask)
+    query_features, key_features = _feature_pair(query, key, key_mask, features, tau)
+    if causal:
+      # The key stabiliser is one constant for all keys: it cancels per query,
+      # so using every key's max leaks nothing across time.
+      output, _ = causal_kernel_attention(
+          query_features, key_features, value, key_mask, chunk_size=chunk_size, eps=eps,
+          segment_ids=segment_ids, precision=precision,
+      )
+    else:
+      output = kernel_attention(
+          query_features, key_features, value, key_mask, eps=eps, precision=precision
+      )
+    return output, None, None
+
+  output, _, _ = _common.linear_time_attention(
+      core, query, key, value, fn_name=fn_name, causal=causal or is_causal, stateful=False,
+      **_common.front_end_arguments(locals()),
+  )
+
+  return output
 
 
 def performer_weights(

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
+from entropy_attention_jax.attention import masks
 from entropy_attention_jax.attention.eala import eala_attention, naive_eala
 from entropy_attention_jax.attention.linear import (
     elu_feature_map,
@@ -106,19 +107,29 @@ def attention_weights(
   _checks.check_query_key(query, key, "attention_weights")
   if kind == "softmax":
     return softmax_weights(query, key, mask=mask, scale=scale, **options)
-  key_mask = _checks.key_padding_mask(mask, query, key, "attention_weights")
+  resolved = masks.resolve_mask(mask, query, key, fn_name="attention_weights")
+  key_mask = resolved.key_mask
   if kind in ("eala", "taylor"):
     fixed = 1.0 if kind == "taylor" else None
     _, weights, _ = naive_eala(
-        query, key, key_mask=key_mask, scale=scale, fixed_theta=fixed, **options
+        query, key, key_mask=key_mask, causal=resolved.causal, scale=scale, fixed_theta=fixed,
+        **options,
     )
-    return weights
-  if kind == "linear":
+  elif resolved.causal:
+    raise ValueError(
+        f"attention_weights: causal weights of kind {kind!r} are not implemented;"
+        " pass a padding mask without the causal part."
+    )
+  elif kind == "linear":
     feature_map = options.get("feature_map", elu_feature_map)
     multiplier = 1.0 if scale is None else scale
-    return kernel_weights(
+    weights = kernel_weights(
         feature_map(query.astype(jnp.float32) * multiplier),
         feature_map(key.astype(jnp.float32)),
         key_mask,
     )
-  return performer_weights(query, key, key_mask=key_mask, scale=scale, **options)
+  else:
+    weights = performer_weights(query, key, key_mask=key_mask, scale=scale, **options)
+  if resolved.query_mask is not None:  # padded queries: zero rows
+    weights = jnp.where(jnp.swapaxes(resolved.query_mask, -1, -2)[..., None], weights, 0.0)
+  return weights

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
-from entropy_attention_jax.attention import _common
+from entropy_attention_jax.attention import _common, masks
+from entropy_attention_jax.entropy import stats
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
 
@@ -76,6 +77,9 @@ def softmax_attention(
     scale: float | None = None,
     causal: bool = False,
     is_causal: bool = False,
+    key_padding_mask: ArrayLike | None = None,
+    query_seq_lengths: ArrayLike | None = None,
+    key_value_seq_lengths: ArrayLike | None = None,
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -94,14 +98,18 @@ def softmax_attention(
 
   Args:
     query: `[batch..., q_len, heads, head_dim]`.
-    key: `[batch..., kv_len, heads, head_dim]`.
-    value: `[batch..., kv_len, heads, v_dim]`.
+    key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`
+      (grouped-query attention).
+    value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: optional additive bias broadcastable to
       `[batch..., heads, q_len, kv_len]`.
     mask: optional boolean mask broadcastable to
       `[batch..., heads, q_len, kv_len]`; True keeps a pair.
     scale: score scale; defaults to `1 / sqrt(head_dim)`.
     causal / is_causal: mask keys after each query (Flax spells it `is_causal`).
+    key_padding_mask: boolean `[batch..., kv_len]`; False drops a key.
+    query_seq_lengths, key_value_seq_lengths: int `[batch...]`, as in
+      `jax.nn.dot_product_attention` (padded query rows give zeros here).
     broadcast_dropout: share the dropout mask across the batch and head axes.
     dropout_rng: PRNG key for attention dropout.
     dropout_rate: attention-weight dropout rate.
@@ -116,12 +124,26 @@ def softmax_attention(
     key gives zeros.
   """
   fn_name = "softmax_attention"
-  _checks.check_query_key(query, key, fn_name, value)
+  _checks.check_query_key(query, key, fn_name, value, grouped=True)
   causal = causal or is_causal
   out_dtype = _common.resolve_dtype(dtype, query, key, value)
   use_dropout = dropout_rate > 0.0 and not deterministic
   if use_dropout and dropout_rng is None:
     raise ValueError(f"{fn_name}: dropout_rate > 0 needs a dropout_rng.")
+  group = query.shape[-2] // key.shape[-2]
+  if group > 1:  # quadratic anyway: give every query head its key head
+    key, value = (jnp.repeat(x, group, axis=-2) for x in (key, value))
+  if key_padding_mask is not None or query_seq_lengths is not None or key_value_seq_lengths is not None:
+    linear = masks.resolve_mask(
+        None, query, key, fn_name=fn_name, key_padding_mask=key_padding_mask,
+        query_seq_lengths=query_seq_lengths, key_value_seq_lengths=key_value_seq_lengths,
+    )
+    pairs = jnp.ones((), bool)
+    if linear.key_mask is not None:
+      pairs = pairs & linear.key_mask[..., None, :]
+    if linear.query_mask is not None:
+      pairs = pairs & jnp.swapaxes(linear.query_mask, -1, -2)[..., None]
+    mask = pairs if mask is None else jnp.asarray(mask, bool) & pairs
   valid_query = None
   if mask is not None:
     # [batch..., heads, q_len] -> [batch..., q_len, heads, 1]
@@ -134,6 +156,9 @@ def softmax_attention(
           f" [batch..., heads, q_len, kv_len] = {target}."
       ) from None
     valid_query = jnp.swapaxes(jnp.any(mask, -1), -1, -2)[..., None]
+    # Keys no query sees (padding) may hold anything, NaN included: zero them.
+    seen = jnp.any(mask, -2)  # [batch..., heads, kv_len]
+    key, value = stats.zero_invalid(key, seen), stats.zero_invalid(value, seen)
 
   explicit = use_dropout or module is not None or precision is not None
   # jax.nn.dot_product_attention wants v_dim == head_dim.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import _common
 from entropy_attention_jax.attention.eala.forms import linear_weight_attention
+from entropy_attention_jax.attention.eala.recurrent import EalaState
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
 
 
@@ -26,8 +26,16 @@ def taylor_attention(
     scale: float | None = None,
     causal: bool = False,
     is_causal: bool = False,
+    key_padding_mask: ArrayLike | None = None,
+    query_seq_lengths: ArrayLike | None = None,
+    key_value_seq_lengths: ArrayLike | None = None,
+    mask_structure: str | None = None,
+    segment_ids: ArrayLike | None = None,
+    initial_state: EalaState | None = None,
+    output_final_state: bool = False,
     chunk_size: int = 64,
     implementation: str | None = None,
+    dropout_mode: str = "output",
     broadcast_dropout: bool = True,
     dropout_rng: PRNGKey | None = None,
     dropout_rate: float = 0.0,
@@ -35,23 +43,27 @@ def taylor_attention(
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
     module: Any = None,
-) -> Array:
+) -> Array | tuple[Array, EalaState]:
   """Linear attention with weights `(1 + s_j - mean(s)) / L`; `O(kv_len)`.
 
   Args and Returns: as :func:`~entropy_attention_jax.attention.eala_attention`
-  (no estimator: θ is fixed at 1, so weights can be negative).
+  (no estimator: θ is fixed at 1, so weights can be negative); the state is
+  an :class:`EalaState`.
   """
-  del broadcast_dropout, dropout_rng, module
+  del module
   fn_name = "taylor_attention"
-  _checks.check_query_key(query, key, fn_name, value)
-  _checks.reject_bias(bias, fn_name)
-  _common.reject_weight_dropout(dropout_rate, deterministic, fn_name)
-  key_mask = _checks.key_padding_mask(mask, query, key, fn_name)
-  causal = causal or is_causal
-  if causal:
-    _common.check_causal_lengths(query, key, fn_name)
-  output, _ = linear_weight_attention(
-      query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
-      chunk_size=chunk_size, precision=precision, fn_name=fn_name, scale=scale, fixed_theta=1.0,
+
+  def core(query, key, value, *, key_mask, causal, segment_ids, initial_state):
+    return linear_weight_attention(
+        query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
+        chunk_size=chunk_size, precision=precision, fn_name=fn_name, segment_ids=segment_ids,
+        initial_state=initial_state, needs_state=output_final_state, scale=scale,
+        fixed_theta=1.0,
+    )
+
+  output, _, final_state = _common.linear_time_attention(
+      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      **_common.front_end_arguments(locals()),
   )
-  return output.astype(_common.resolve_dtype(dtype, query, key, value))
+
+  return (output, final_state) if output_final_state else output

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
+from entropy_attention_jax.entropy import stats
 from entropy_attention_jax.typing import Array, ArrayLike, PrecisionLike
 
 
@@ -55,7 +56,7 @@ def softmax_entropy(
     key_mask = jnp.ones((*batch, heads, kv_len), bool)
 
   query = query.astype(jnp.float32) * tau
-  key = key.astype(jnp.float32)
+  key = stats.zero_invalid(key, key_mask).astype(jnp.float32)  # NaN padding: no NaN gradient
   chunk_size = min(chunk_size, kv_len)
   num_chunks = -(-kv_len // chunk_size)
   pad = num_chunks * chunk_size - kv_len

@@ -67,6 +67,17 @@ def key_weights(key: Array, key_mask: Array | None) -> Array:
   return jnp.swapaxes(key_mask, -1, -2).astype(jnp.float32)
 
 
+def zero_invalid(x: Array, key_mask: Array | None) -> Array:
+  """`x` `[batch..., kv_len, heads, depth]` with masked positions set to 0.
+
+  A select, not a product with the mask: a NaN or inf in padding (often
+  uninitialised memory) must not reach the output or the gradients.
+  """
+  if key_mask is None:
+    return x
+  return jnp.where(jnp.swapaxes(key_mask, -1, -2)[..., None], x, jnp.zeros((), x.dtype))
+
+
 def safe_count(count: Array) -> Array:
   """The count with 0 replaced by 1, so that empty sums divide to 0, not NaN."""
   return jnp.maximum(count, 1.0)
@@ -91,7 +102,7 @@ def centered_keys(
     `[batch..., heads, kv_len, head_dim]`, `[batch..., heads, head_dim]` and
     `[batch..., heads]`.
   """
-  key = key.astype(jnp.float32)
+  key = zero_invalid(key, key_mask).astype(jnp.float32)
   mean, count = masked_mean(key, key_mask)
   # The means are taken in the input layout and the transpose fuses with the
   # subtraction, so the keys are copied once.
@@ -112,7 +123,7 @@ def masked_mean(x: Array, key_mask: Array | None) -> tuple[Array, Array]:
     `(mean, count)`: float32 `[batch..., heads, depth]` (zeros without valid
     positions) and `[batch..., heads]`.
   """
-  x = x.astype(jnp.float32)
+  x = zero_invalid(x, key_mask).astype(jnp.float32)
   if key_mask is None:
     return jnp.mean(x, axis=-3), jnp.full(x.shape[:-3] + x.shape[-2:-1], x.shape[-3], jnp.float32)
   weights = key_weights(x, key_mask)

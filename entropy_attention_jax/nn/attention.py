@@ -24,18 +24,22 @@ from entropy_attention_jax.attention import (
     performer_attention,
     performer_features,
 )
-from entropy_attention_jax.entropy import softmax_entropy
-from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike
+from entropy_attention_jax.attention.eala import init_state
+from entropy_attention_jax.attention.linear import elu_feature_map, init_linear_state
+from entropy_attention_jax.entropy import get_estimator, softmax_entropy
+from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, Shape
 
 # Keyword arguments of the attention functions that the layer sets itself.
 _LAYER_CONTROLLED = frozenset({
     "bias", "mask", "causal", "is_causal", "broadcast_dropout", "dropout_rng",
     "dropout_rate", "deterministic", "dtype", "precision", "module",
-    "features", "feature_key",
+    "features", "feature_key", "initial_state", "output_final_state",
 })
 # Options of the attention functions that do not shape the explicit weights
 # returned by `attention_weights` (numerical floors, kernel and chunk choices).
 _OUTPUT_ONLY_OPTIONS = frozenset({"eps", "implementation", "num_features", "chunk_size"})
+# Kinds whose causal form carries a recurrent state (decode mode).
+_STATEFUL_KINDS = frozenset({"eala", "taylor", "linear"})
 _DEFAULT_NUM_FEATURES = inspect.signature(performer_attention).parameters[
     "num_features"
 ].default
@@ -103,6 +107,9 @@ class EntropyLinearAttention(nnx.Module):
     qkv_features: total query/key/value size over all heads (default
       `in_features`); `head_dim = qkv_features // num_heads`.
     out_features: output size (default `in_features`).
+    num_kv_heads: key/value heads (default `num_heads`); a divisor of
+      `num_heads` gives grouped-query (1: multi-query) attention, each key
+      head's statistics shared by its group of query heads.
     attention: a name in :data:`~entropy_attention_jax.attention.ATTENTION_FUNCTIONS`
       (``"eala"``, ``"softmax"``, ``"linear"``, ``"performer"``, ``"taylor"``).
     attention_options: keyword options of that kind's function, e.g.
@@ -111,6 +118,8 @@ class EntropyLinearAttention(nnx.Module):
       drawn here from `rngs.params` and stored as :class:`PerformerFeatures`).
     causal: each query attends only to keys at or before its position (needs a
       kind whose function supports causal mode).
+    decode: decode mode by default (see :meth:`init_cache`); a call's `decode`
+      argument overrides it.
     dropout_rate: dropout on the per-head attention output, before the output
       projection; active only in training mode.
     use_bias: biases in the four projections.
@@ -133,9 +142,11 @@ class EntropyLinearAttention(nnx.Module):
       *,
       qkv_features: int | None = None,
       out_features: int | None = None,
+      num_kv_heads: int | None = None,
       attention: str = "eala",
       attention_options: Mapping[str, Any] | None = None,
       causal: bool = False,
+      decode: bool = False,
       dropout_rate: float = 0.0,
       use_bias: bool = True,
       dtype: Dtype | None = None,
@@ -154,6 +165,12 @@ class EntropyLinearAttention(nnx.Module):
           f"EntropyLinearAttention: qkv_features={qkv_features} must be a"
           f" positive multiple of num_heads={num_heads}."
       )
+    num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+    if num_kv_heads < 1 or num_heads % num_kv_heads:
+      raise ValueError(
+          f"EntropyLinearAttention: num_kv_heads={num_kv_heads} must divide"
+          f" num_heads={num_heads}."
+      )
     if attention not in ATTENTION_FUNCTIONS:
       raise ValueError(
           f"EntropyLinearAttention: unknown attention={attention!r}; expected one"
@@ -167,12 +184,15 @@ class EntropyLinearAttention(nnx.Module):
     _check_options(attention, options)
 
     self.num_heads = num_heads
+    self.num_kv_heads = num_kv_heads
     self.in_features = in_features
     self.qkv_features = qkv_features
     self.out_features = out_features
     self.head_dim = qkv_features // num_heads
     self.attention = attention
     self.causal = causal
+    self.decode = decode
+    self.decode_state: nnx.Cache | None = nnx.data(None)
     self.dtype = dtype
     self.precision = precision
     self.collect_diagnostics = collect_diagnostics
@@ -184,8 +204,9 @@ class EntropyLinearAttention(nnx.Module):
     )
     heads = (num_heads, self.head_dim)
     self.query = nnx.LinearGeneral(in_features, heads, **projection)
-    self.key = nnx.LinearGeneral(in_features, heads, **projection)
-    self.value = nnx.LinearGeneral(in_features, heads, **projection)
+    kv_heads = (num_kv_heads, self.head_dim)
+    self.key = nnx.LinearGeneral(in_features, kv_heads, **projection)
+    self.value = nnx.LinearGeneral(in_features, kv_heads, **projection)
     self.out = nnx.LinearGeneral(heads, out_features, axis=(-2, -1), **projection)
     self.dropout = nnx.Dropout(dropout_rate, rngs=rngs)
 
@@ -205,6 +226,45 @@ class EntropyLinearAttention(nnx.Module):
     if collect_diagnostics is not None:
       self.collect_diagnostics = collect_diagnostics
 
+  def init_cache(self, input_shape: Shape, dtype: Dtype = jnp.float32) -> None:
+    """Initialises the decoding cache: the `O(1)` recurrent state, not a KV cache.
+
+    Like Flax's ``MultiHeadAttention.init_cache``; afterwards each call with
+    ``decode=True`` attends causally from the cached state over its tokens (one
+    token, or a whole prompt at once for prefill) and stores the new state, so
+    feeding a sequence token by token equals the causal forward pass. The
+    cache is an :class:`~entropy_attention_jax.EalaState` (``"eala"``,
+    ``"taylor"``) or a :class:`~entropy_attention_jax.attention.linear.LinearAttentionState`
+    (``"linear"``): its size does not grow with the sequence.
+
+    Args:
+      input_shape: `[batch..., length, in_features]` of the inputs to come
+        (the length is ignored).
+      dtype: accepted for Flax compatibility; the state is always float32.
+
+    Raises:
+      ValueError: a kind without a recurrent state, or a non-causal layer.
+    """
+    del dtype
+    if self.attention not in _STATEFUL_KINDS or not self.causal:
+      raise ValueError(
+          f"EntropyLinearAttention: decoding needs causal=True and a kind with a"
+          f" recurrent state ({sorted(_STATEFUL_KINDS)}), got attention="
+          f"{self.attention!r}, causal={self.causal}."
+      )
+    batch = tuple(input_shape[:-2])
+    if self.attention == "linear":
+      feature_map = self.attention_options.get("feature_map", elu_feature_map)
+      features = jax.eval_shape(feature_map, jax.ShapeDtypeStruct((self.head_dim,), jnp.float32))
+      state = init_linear_state(batch, self.num_kv_heads, features.shape[-1], self.head_dim)
+    else:
+      estimator = get_estimator(self.attention_options.get("estimator", "cumulant2"))
+      state = init_state(
+          batch, self.num_kv_heads, self.head_dim, self.head_dim,
+          third_moment=self.attention == "eala" and estimator.needs_third_moment,
+      )
+    self.decode_state = nnx.Cache(state)
+
   def _kind_options(self) -> dict[str, Any]:
     options = dict(self.attention_options)
     if self.performer_features is not None:
@@ -220,6 +280,7 @@ class EntropyLinearAttention(nnx.Module):
       mask: ArrayLike | None = None,
       deterministic: bool | None = None,
       rngs: nnx.Rngs | nnx.RngStream | Array | None = None,
+      decode: bool | None = None,
   ) -> Array:
     """Applies multi-head attention (self-attention when `inputs_k` is None).
 
@@ -228,12 +289,16 @@ class EntropyLinearAttention(nnx.Module):
       inputs_k: `[batch..., kv_len, in_features]`; defaults to `inputs_q`.
       inputs_v: `[batch..., kv_len, in_features]`; defaults to `inputs_k`.
       mask: boolean, True keeps a pair; broadcastable to
-        `[batch..., heads, q_len, kv_len]` for ``"softmax"``, to
-        `[batch..., heads, 1, kv_len]` (key padding) for the linear-time kinds.
+        `[batch..., heads, q_len, kv_len]`. For the linear-time kinds it must be
+        query validity x key validity (``nnx.make_attention_mask(pad, pad)``),
+        optionally times a causal mask; padded query rows attend to nothing
+        (zero before the output projection).
       deterministic: disables dropout; overrides the mode set with
         ``model.train()`` / ``model.eval()``.
       rngs: overrides the dropout stream given at construction (an
         `nnx.Rngs`, `nnx.RngStream` or key).
+      decode: continue from the cached state (:meth:`init_cache`) and update
+        it; self-attention only.
 
     Returns:
       Output of shape `[batch..., q_len, out_features]`.
@@ -259,6 +324,22 @@ class EntropyLinearAttention(nnx.Module):
     value = self.value(inputs_v)
     options = self._kind_options()
     attention_fn = get_attention_fn(self.attention, **options)
+    decode = self.decode if decode is None else decode
+    if decode:
+      if self.decode_state is None:
+        raise ValueError(
+            "EntropyLinearAttention: decode=True needs a cache; call"
+            " init_cache(input_shape) first."
+        )
+      if inputs_k is not inputs_q:
+        raise ValueError("EntropyLinearAttention: decoding is self-attention only.")
+      output, state = attention_fn(
+          query, key, value, mask=mask, causal=True, initial_state=self.decode_state.get_value(),
+          output_final_state=True, dtype=self.dtype, precision=self.precision,
+      )
+      self.decode_state.set_value(state)
+      output = self.dropout(output, deterministic=deterministic, rngs=rngs)
+      return self.out(output)
     output = attention_fn(
         query, key, value, mask=mask, causal=self.causal, dropout_rate=0.0,
         deterministic=True, dtype=self.dtype, precision=self.precision,
@@ -280,6 +361,9 @@ class EntropyLinearAttention(nnx.Module):
     bits); outputs stay bitwise identical with and without diagnostics.
     """
     query, key, value = jax.lax.optimization_barrier((query, key, value))
+    group = self.num_heads // self.num_kv_heads
+    if group > 1:  # the explicit diagnostics take one key head per query head
+      key, value = (jnp.repeat(x, group, axis=-2) for x in (key, value))
     q_len, kv_len = query.shape[-3], key.shape[-3]
     if self.attention == "eala":  # sows `theta` and `entropy_target`
       attention_fn(

@@ -164,7 +164,7 @@ def test_linear_kinds_reject_biases_and_pairwise_masks(kind):
   with pytest.raises(ValueError, match="cannot be linearised"):
     fn(query, key, value, bias=jnp.zeros((16, 24)))
   with pytest.raises(ValueError, match="varies along the query axis"):
-    fn(query, key, value, mask=jnp.ones((16, 24), bool))
+    fn(query, key, value, mask=jnp.eye(16, 24, dtype=bool))
 
 
 def test_unknown_kind_is_named():

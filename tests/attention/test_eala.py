@@ -235,10 +235,11 @@ def test_module_receives_theta_and_entropy_target():
     "kwargs, match",
     [
         (dict(bias=jnp.zeros((16, 24))), "bias .* cannot be linearised"),
-        (dict(mask=jnp.ones((16, 24), bool)), "varies along the query axis"),
+        (dict(mask=jnp.eye(16, 24, dtype=bool)), "varies along the query axis.*cannot be linearised"),
         (dict(mask=jnp.ones((3, 1, 24), bool)), "does not broadcast"),
         (dict(estimator="nope"), "unknown entropy estimator"),
-        (dict(dropout_rate=0.1), "attention-weight dropout"),
+        (dict(dropout_rate=0.1), "needs a dropout_rng"),
+        (dict(dropout_rate=0.1, dropout_mode="weights"), "dropout_mode must be"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):

@@ -73,6 +73,24 @@ def test_cumulant3_helps_with_skewed_keys():
   assert mean_error(query, key, "cumulant3") < 0.85 * mean_error(query, key, "cumulant2")
 
 
+@pytest.mark.parametrize("keys", ["gaussian", "exponential"])
+@pytest.mark.parametrize("scale", [3.0, 10.0, 1000.0])
+def test_cumulant3_does_not_saturate_on_peaked_scores(keys, scale):
+  # Issue 15, item 10: a large negative κ₃ pushed the estimate to log L
+  # (uniform weights) for sharp softmaxes.
+  rng = np.random.default_rng(6)
+  query = rng.standard_normal((1, 128, 1, 16))
+  key = rng.standard_normal((1, 256, 1, 16)) if keys == "gaussian" else rng.exponential(
+      1.0, (1, 256, 1, 16)) - 1.0
+  query, key = (jnp.asarray(x * scale, jnp.float32) for x in (query, key))
+  exact = np.asarray(softmax_entropy(query, key))
+  estimate = np.asarray(approx_entropy(query, key, estimator="cumulant3"))
+  peaked = exact < 0.5 * np.log(256)
+  assert peaked.mean() > 0.9
+  assert not np.any(estimate[peaked] >= 0.99 * np.log(256))
+  assert mean_error(query, key, "cumulant3") <= mean_error(query, key, "cumulant2") + 1e-3
+
+
 def test_all_keys_masked_gives_zero():
   query, key, _ = gaussian_qkv(5)
   mask = jnp.zeros(key.shape[-3], bool)

@@ -161,3 +161,57 @@ def test_bad_construction_raises(kwargs, message):
 def test_wrong_input_features_raise():
   with pytest.raises(ValueError, match=r"inputs_q must be \[batch..., length, in_features=16\]"):
     make_layer()(jnp.ones((2, LENGTH, 8)))
+
+
+@pytest.mark.parametrize("kind", ["eala", "taylor", "linear"])
+def test_decode_token_by_token_equals_the_causal_forward_pass(kind):
+  options = {"estimator": "cumulant3", "nonneg": True} if kind == "eala" else {}
+  layer = make_layer(kind, causal=True, attention_options=options)
+  x = inputs(length=9)
+  full = layer(x)
+  layer.init_cache(x.shape)
+  assert all(leaf.shape[:2] == (2, 3) for leaf in jax.tree.leaves(layer.decode_state.get_value()))
+  step = nnx.jit(lambda module, token: module(token, decode=True))
+  prompt = layer(x[..., :4, :], decode=True)  # prefill, then one token at a time
+  outputs = [prompt] + [step(layer, x[..., t:t + 1, :]) for t in range(4, 9)]
+  np.testing.assert_allclose(jnp.concatenate(outputs, -2), full, atol=2e-5)
+
+
+def test_decode_needs_a_causal_stateful_kind_and_a_cache():
+  with pytest.raises(ValueError, match="decoding needs causal=True"):
+    make_layer("softmax", causal=True).init_cache((2, 1, FEATURES))
+  with pytest.raises(ValueError, match="decoding needs causal=True"):
+    make_layer("eala").init_cache((2, 1, FEATURES))
+  with pytest.raises(ValueError, match="call init_cache"):
+    make_layer("eala", causal=True)(inputs(length=1), decode=True)
+
+
+def test_flax_multi_head_attention_decodes_eala_with_its_kv_cache():
+  # The recipe of docs/attention.md: Flax's decode=True (an O(L) KV cache) passes
+  # one query and a key-only mask, which EALA takes as the causal row.
+  x = inputs(length=6)[:, 0]
+  mha = nnx.MultiHeadAttention(HEADS, FEATURES, attention_fn=eala_attention, decode=False,
+                               rngs=nnx.Rngs(0))
+  full = mha.out(eala_attention(mha.query(x), mha.key(x), mha.value(x), causal=True))
+  mha.init_cache(x.shape)
+  steps = [mha(x[:, t:t + 1], decode=True) for t in range(6)]
+  np.testing.assert_allclose(jnp.concatenate(steps, 1), full, atol=2e-5)
+
+
+@pytest.mark.parametrize("kind", ["eala", "softmax"])
+def test_grouped_key_value_heads_equal_repeated_heads(kind):
+  layer = EntropyLinearAttention(4, FEATURES, num_kv_heads=2, attention=kind, causal=True,
+                                 collect_diagnostics=True, rngs=nnx.Rngs(0))
+  assert layer.key.kernel.shape == (FEATURES, 2, FEATURES // 4)
+  x = inputs(length=5)
+  q, k, v = layer.query(x), layer.key(x), layer.value(x)
+  want = layer.out(ATTENTION_FUNCTIONS[kind](
+      q, jnp.repeat(k, 2, -2), jnp.repeat(v, 2, -2), causal=True))
+  got, intermediates = nnx.capture(layer, nnx.Intermediate)(x)  # diagnostics take GQA too
+  assert ("theta" if kind == "eala" else "attention_weights") in intermediates
+  np.testing.assert_allclose(got, want, atol=2e-5)
+  if kind == "eala":  # decoding keeps one state per key head
+    layer.init_cache(x.shape)
+    assert layer.decode_state.get_value().count.shape == (2, 3, 2)
+    steps = [layer(x[..., t:t + 1, :], decode=True) for t in range(5)]
+    np.testing.assert_allclose(jnp.concatenate(steps, -2), want, atol=2e-5)

@@ -24,6 +24,7 @@ def naive_eala(
     *,
     key_mask: Array | None = None,
     causal: bool = False,
+    segment_ids: Array | None = None,
     estimator: str | estimators.EntropyEstimator = "cumulant2",
     nonneg: bool | str = False,
     scale: float | None = None,
@@ -39,6 +40,8 @@ def naive_eala(
     value: optional `[batch..., kv_len, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, kv_len]`.
     causal: query `i` sees keys `j ≤ i` only.
+    segment_ids: optional integer `[batch..., kv_len]` (`q_len == kv_len`):
+      a query sees only keys of its own segment (packed sequences).
     estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
@@ -51,7 +54,9 @@ def naive_eala(
   bound_kind = theta_lib.resolve_nonneg(nonneg, causal, "naive_eala")
   tau = _checks.resolve_scale(scale, query.shape[-1])
   query = query.astype(jnp.float32)
-  key = key.astype(jnp.float32)
+  key = stats.zero_invalid(key, key_mask).astype(jnp.float32)
+  if value is not None:
+    value = stats.zero_invalid(value, key_mask)
   q_len, kv_len, heads = query.shape[-3], key.shape[-3], key.shape[-2]
   scores = tau * jnp.einsum("...qhd,...khd->...hqk", query, key, precision=precision)
   if key_mask is None:
@@ -59,6 +64,9 @@ def naive_eala(
   visible = key_mask[..., None, :]  # [batch..., heads, 1, kv_len]
   if causal:
     visible = visible & jnp.tril(jnp.ones((q_len, kv_len), bool))
+  if segment_ids is not None:
+    segment_ids = jnp.asarray(segment_ids)[..., None, :]  # [batch..., 1, length]
+    visible = visible & (segment_ids[..., :, None] == segment_ids[..., None, :])
   visible = jnp.broadcast_to(visible, scores.shape)
   count = jnp.sum(visible, axis=-1).astype(jnp.float32)  # [batch..., heads, q_len]
   norm = stats.safe_count(count)
@@ -83,10 +91,14 @@ def naive_eala(
       distances = theta_lib.key_norm(keys - key_mean[..., None, :])
       radius = jnp.max(jnp.where(visible, distances, 0.0), -1)
     else:
-      anchor = theta_lib.first_valid_key(key, key_mask)[..., None, None, :]
+      if segment_ids is None:
+        anchor = theta_lib.first_valid_key(key, key_mask)[..., None, None, :]
+      else:  # each query's first visible key
+        first = visible & (jnp.cumsum(visible, axis=-1) == 1)
+        anchor = jnp.sum(jnp.where(first[..., None], keys, 0.0), -2)[..., None, :]
       distances = theta_lib.key_norm(keys - anchor)
       radius = jnp.max(jnp.where(visible, distances, 0.0), -1) + theta_lib.key_norm(
-          key_mean - anchor[..., 0, :, :]
+          key_mean - anchor[..., 0, :]
       )
     radius = jnp.where(count > 0, radius, 0.0)  # no visible key: no bound
     bound = theta_lib.nonneg_theta_bound(query * tau, per_query(radius))

@@ -70,6 +70,8 @@ def parallel_eala(
   estimator = estimators.get_estimator(estimator)
   bound_kind = theta_lib.resolve_nonneg(nonneg, False, "parallel_eala")
   tau = _checks.resolve_scale(scale, query.shape[-1])
+  key = stats.zero_invalid(key, key_mask)
+  value = stats.zero_invalid(value, key_mask)
   # Heads-major throughout: every contraction is a batched matrix product.
   scaled_query = stats.heads_major(query.astype(jnp.float32) * tau)
   centered, key_mean, count = stats.centered_keys(key, key_mask)

@@ -9,12 +9,14 @@ decode cache and Orbax unchanged.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
+from entropy_attention_jax.attention import grouping
 from entropy_attention_jax.attention.eala import prefix
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.entropy import estimators
@@ -57,12 +59,13 @@ def init_state(
   """An empty state (no key seen yet), float32.
 
   Args:
-    batch_shape: the `batch...` dims.
+    batch_shape: the `batch...` dims (an int for one batch axis).
     heads: number of heads.
     head_dim: query/key depth.
     v_dim: value depth.
     third_moment: also track Σk'^{⊗3} (needed by ``estimator="cumulant3"``).
   """
+  batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
   zeros = lambda *tail: jnp.zeros((*batch_shape, heads, *tail), jnp.float32)
   return EalaState(
       count=zeros(), anchor=zeros(head_dim), key_sum=zeros(head_dim),
@@ -128,7 +131,35 @@ def accumulate(
   )
 
 
-def check_state(state: EalaState, estimator: estimators.EntropyEstimator, fn_name: str) -> None:
+def check_state(
+    state: EalaState, estimator: estimators.EntropyEstimator, fn_name: str,
+    key: Array | None = None, value: Array | None = None,
+) -> None:
+  """Checks that the state suits the estimator and (optionally) key `[batch..., length, heads, head_dim]`, value.
+
+  Raises:
+    ValueError: naming the state's shapes and the inputs' when they disagree.
+  """
+  if not isinstance(state, EalaState):
+    raise ValueError(
+        f"{fn_name}: the state must be an EalaState (from init_state or a previous"
+        f" call), got {type(state).__name__}."
+    )
+  if key is not None:
+    batch_heads = (*key.shape[:-3], key.shape[-2])
+    expected = {
+        "count": batch_heads, "anchor": (*batch_heads, key.shape[-1]),
+        "value_sum": (*batch_heads, value.shape[-1]),
+    }
+    if any(jnp.shape(getattr(state, name)) != shape for name, shape in expected.items()):
+      raise ValueError(
+          f"{fn_name}: key {key.shape[:-3] + key.shape[-2:]} and value"
+          f" {value.shape[:-3] + value.shape[-2:]} do not match the state: its count is"
+          f" {jnp.shape(state.count)} ([batch..., kv_heads]), anchor"
+          f" {jnp.shape(state.anchor)} ([..., head_dim]) and value_sum"
+          f" {jnp.shape(state.value_sum)} ([..., v_dim]); create it with"
+          " init_state(batch_shape, kv_heads, head_dim, v_dim)."
+      )
   if estimator.needs_third_moment and state.key_cube_sum is None:
     raise ValueError(
         f"{fn_name}: estimator {estimator.name!r} needs the third-moment sum; create"
@@ -167,18 +198,39 @@ def eala_step(
     input dtype; zeros while no valid key has been seen.
   """
   fn_name = "eala_step"
-  _checks.check_query_key(query[..., None, :, :], key[..., None, :, :], fn_name, value[..., None, :, :])
+  for name, x in (("query", query), ("key", key), ("value", value)):
+    if jnp.ndim(x) < 2:
+      raise ValueError(
+          f"{fn_name}: `{name}` must be [batch..., heads, depth] (one token), got"
+          f" shape {jnp.shape(x)}."
+      )
+  query, key, value = query[..., None, :, :], key[..., None, :, :], value[..., None, :, :]
+  _checks.check_query_key(query, key, fn_name, value, grouped=True)
   estimator = estimators.get_estimator(estimator)
-  check_state(state, estimator, fn_name)
+  check_state(state, estimator, fn_name, key, value)
   bound = theta_lib.resolve_nonneg(nonneg, True, fn_name)
   out_dtype = jnp.result_type(query, key, value)
-  valid = jnp.ones(key.shape[:-1], bool) if key_mask is None else jnp.broadcast_to(key_mask, key.shape[:-1])
-  state, output, _ = _step(
-      state, query[..., None, :, :], key[..., None, :, :], value[..., None, :, :],
-      valid[..., None, :], estimator=estimator, nonneg=bound,
+  if key_mask is None:
+    valid = jnp.ones(key.shape[:-1], bool)
+  else:
+    try:
+      valid = jnp.broadcast_to(jnp.asarray(key_mask, bool), key.shape[:-3] + key.shape[-2:-1])
+      valid = valid[..., None, :]
+    except ValueError:
+      raise ValueError(
+          f"{fn_name}: key_mask of shape {jnp.shape(key_mask)} does not broadcast to"
+          f" [batch..., kv_heads] = {key.shape[:-3] + key.shape[-2:-1]}."
+      ) from None
+  group = query.shape[-2] // key.shape[-2]
+  step = functools.partial(
+      _step, estimator=estimator, nonneg=bound,
       scale=_checks.resolve_scale(scale, query.shape[-1]), theta_scale=theta_scale,
       fixed_theta=fixed_theta, precision=precision,
   )
+  if group == 1:
+    state, output, _ = step(state, query, key, value, valid)
+  else:
+    state, output, _ = grouping.grouped_step(step, state, query, key, value, valid)
   return state, output[..., 0, :, :].astype(out_dtype)
 
 
@@ -186,6 +238,8 @@ def _step(state, query, key, value, valid, *, estimator, nonneg, scale, theta_sc
           fixed_theta, precision):
   """A step on length-1 blocks `[batch..., 1, heads, depth]`; float32 output."""
   first = (state.count == 0) & valid[..., 0, :]
+  key = jnp.where(valid[..., None], key, jnp.zeros((), key.dtype))
+  value = jnp.where(valid[..., None], value, jnp.zeros((), value.dtype))
   state = state._replace(anchor=jnp.where(first[..., None], key[..., 0, :, :].astype(jnp.float32), state.anchor))
   weights = valid.astype(jnp.float32)
   anchored = (key.astype(jnp.float32) - state.anchor[..., None, :, :]) * weights[..., None]
@@ -211,6 +265,7 @@ def recurrent_eala(
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
     initial_state: EalaState | None = None,
+    segment_ids: Array | None = None,
     precision: PrecisionLike = None,
 ) -> tuple[Array, theta_lib.EalaAux, EalaState]:
   """Causal EALA by scanning :func:`eala_step` over the sequence.
@@ -221,6 +276,9 @@ def recurrent_eala(
     value: `[batch..., length, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, length]`.
     initial_state: state to continue from (default: empty).
+    segment_ids: optional integer `[batch..., length]`: the state is reset
+      where the id changes (packed sequences); the initial state continues the
+      first segment.
     estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
@@ -234,20 +292,35 @@ def recurrent_eala(
   if initial_state is None:
     initial_state = init_state(batch, heads, key.shape[-1], value.shape[-1],
                                third_moment=estimator.needs_third_moment)
-  check_state(initial_state, estimator, "recurrent_eala")
+  check_state(initial_state, estimator, "recurrent_eala", key, value)
   valid = jnp.ones(key.shape[:-1], bool) if key_mask is None else jnp.swapaxes(key_mask, -1, -2)
+  if segment_ids is None:
+    starts = jnp.zeros(key.shape[:-2], bool)
+  else:
+    segment_ids = jnp.broadcast_to(jnp.asarray(segment_ids), key.shape[:-2])
+    starts = jnp.concatenate(
+        [jnp.zeros_like(segment_ids[..., :1], bool), segment_ids[..., 1:] != segment_ids[..., :-1]],
+        axis=-1,
+    )
+  empty = jax.tree.map(jnp.zeros_like, initial_state)
   # [batch..., length, *rest] -> [length, batch..., 1, *rest]: scan over steps of length 1.
   time_major = lambda x: jnp.expand_dims(jnp.moveaxis(x, len(batch), 0), len(batch) + 1)
   tau = _checks.resolve_scale(scale, query.shape[-1])
 
   def body(state, inputs):
-    q, k, v, m = inputs
+    q, k, v, m, start = inputs
+    if segment_ids is not None:
+      reset = start[..., 0]
+      state = jax.tree.map(
+          lambda e, x: jnp.where(reset.reshape(reset.shape + (1,) * (x.ndim - reset.ndim)), e, x),
+          empty, state,
+      )
     state, output, aux = _step(state, q, k, v, m, estimator=estimator, nonneg=bound, scale=tau,
                                theta_scale=theta_scale, fixed_theta=fixed_theta, precision=precision)
     return state, (output[..., 0, :, :], aux.theta[..., 0, :], aux.entropy_target[..., 0, :])
 
   final_state, (output, theta, target) = jax.lax.scan(
-      body, initial_state, tuple(time_major(x) for x in (query, key, value, valid))
+      body, initial_state, tuple(time_major(x) for x in (query, key, value, valid, starts))
   )
   batch_major = lambda x: jnp.moveaxis(x, 0, len(batch))
   return batch_major(output), theta_lib.EalaAux(batch_major(theta), batch_major(target)), final_state

@@ -125,7 +125,7 @@ def nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
       broadcastable to `[batch..., q_len, heads]`.
 
   Returns:
-    The bound, `[batch..., q_len, heads]` (`inf` where τ‖q‖r = 0).
+    The bound, `[batch..., q_len, heads]` (`inf` where τ‖q‖r ≈ 0).
   """
   return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
 
@@ -135,8 +135,15 @@ def heads_major_nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Ar
   return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
 
 
+# Below this reach τ‖q‖r the bound 1/reach (> 1e12) never binds; treating it as
+# infinite keeps the derivative −1/reach² finite (it overflows float32 near 1e-19
+# and would turn a zero cotangent into NaN at q = 0 or k = 0).
+_MIN_REACH = 1e-12
+
+
 def _bound(reach: Array) -> Array:
-  return jnp.where(reach > 0, 1.0 / jnp.where(reach > 0, reach, 1.0), jnp.inf)
+  binding = reach > _MIN_REACH
+  return jnp.where(binding, 1.0 / jnp.where(binding, reach, 1.0), jnp.inf)
 
 
 def solve_theta(
