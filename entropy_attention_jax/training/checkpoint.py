@@ -66,20 +66,41 @@ def error_summary(error: BaseException, limit: int = 300) -> str:
   return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _from_orbax(unraisable) -> bool:
+  """Whether an unraisable exception comes from an Orbax coroutine or frame."""
+  code = getattr(unraisable.object, "cr_code", None)
+  if code is not None and _ORBAX_DIR in code.co_filename:
+    return True
+  traceback = unraisable.exc_traceback
+  while traceback is not None:
+    if _ORBAX_DIR in traceback.tb_frame.f_code.co_filename:
+      return True
+    traceback = traceback.tb_next
+  return False
+
+
+_ORBAX_DIR = str(pathlib.Path(ocp.__file__).resolve().parents[1])
+
+
 def _orphaned_read_hook(previous):
-  """An unraisable hook that drops the callbacks of reads a failed restore left behind.
+  """An unraisable hook that drops the leftovers of the reads a failed restore abandoned.
 
   When one array of a checkpoint cannot be read, Orbax stops its restore and
   closes the event loop it ran on while TensorStore still completes the
-  other reads; each completion then calls ``call_soon_threadsafe`` on the
-  closed loop, and Python prints its ``RuntimeError: Event loop is closed``
-  as an unraisable exception (a traceback per array, long after the
-  :class:`CheckpointError` was raised). Those, and only those, are dropped.
+  other reads: each completion then calls ``call_soon_threadsafe`` on the
+  closed loop (``RuntimeError: Event loop is closed``), and the abandoned
+  read coroutines raise their own read errors when they are collected
+  ("Exception ignored in: <coroutine object _read_array_index_and_device_put>").
+  Python prints each as an unraisable exception, with a traceback, long
+  after the :class:`CheckpointError` was raised. Those, and only those, are
+  dropped.
   """
 
   def hook(unraisable):
     value = unraisable.exc_value
     if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+      return
+    if _from_orbax(unraisable):
       return
     previous(unraisable)
 
@@ -113,6 +134,7 @@ class RunCheckpoints:
     # Directories the managers create: removed again if a refusal leaves them empty.
     self._created = [self.workdir / d for d in (LATEST_DIR, BEST_DIR)
                      if create and not (self.workdir / d).exists()]
+    self._keep_latest = keep_latest
     self._latest = self._manager(LATEST_DIR, ("state", "progress"), keep_latest, create)
     self._best = self._manager(BEST_DIR, ("model", "progress"), 1, create)
 
@@ -264,6 +286,17 @@ class RunCheckpoints:
           " Restore it or train in a new --workdir."
       )
     return restored
+
+  def prune(self) -> None:
+    """Deletes the oldest complete steps beyond what is kept.
+
+    A kill can come between a commit and Orbax's removal of the oldest
+    step, and a finished run never saves again to remove it; `train` calls
+    this once every check of a resumed run has passed.
+    """
+    for manager, keep in ((self._latest, self._keep_latest), (self._best, 1)):
+      for step in sorted(manager.all_steps())[:-keep]:
+        manager.delete(step)
 
   def restore_best(self, target: TrainState) -> tuple[dict[str, Any], Progress]:
     """The best model's `{"params", "fixed"}` and the progress when it was saved.

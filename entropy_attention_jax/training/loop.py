@@ -446,6 +446,7 @@ def train(
         enabled=jax.process_index() == 0,
     )
     save_or_check_config(workdir, config)  # Every check passed: record resumable changes.
+    checkpoints.prune()
     trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:
       _, _, stop = trainer.fit(state, progress)

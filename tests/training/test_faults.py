@@ -109,6 +109,16 @@ def test_a_missing_best_model_that_the_latest_checkpoint_records_is_refused(
   assert not (workdir / "best").exists()
 
 
+def test_steps_a_kill_kept_beyond_max_to_keep_are_pruned_on_resume(trained_run, data_dir, tmp_path):
+  """A kill between a commit and Orbax's removal of the oldest step leaves three."""
+  workdir = _copy(trained_run, tmp_path)
+  shutil.copytree(workdir / "checkpoints" / "75", workdir / "checkpoints" / "60")
+  best = _steps(workdir / "best")[0]
+  shutil.copytree(workdir / "best" / str(best), workdir / "best" / "1")
+  train(tiny_config(data_dir), workdir, show_progress=False, echo=lambda _: None)
+  assert _steps(workdir / "checkpoints") == [75, 80] and _steps(workdir / "best") == [best]
+
+
 # Item 4: a damaged checkpoint gives its one line and nothing else.
 
 
