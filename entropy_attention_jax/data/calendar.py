@@ -147,21 +147,23 @@ class TimeGrid:
 
   def local_times(self, steps: np.ndarray) -> np.ndarray:
     """`[n]` `datetime64[s]` wall-clock time of each step (any step, also future ones)."""
-    steps = np.asarray(steps, np.int64)
+    return self._local_times_and_offsets(np.asarray(steps, np.int64))[0]
+
+  def _local_times_and_offsets(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(local times, UTC offsets in seconds)` of `steps`; offsets 0 for naive grids."""
     if self.frequency is not None:
       import pandas as pd  # pylint: disable=g-import-not-at-top
 
       last = int(steps.max(initial=0))
       grid = pd.date_range(pd.Timestamp(self.start), periods=last + 1, freq=self.frequency)
-      return grid.to_numpy().astype("datetime64[s]")[steps]
-    offsets = steps * int(self.step_seconds)
+      return grid.to_numpy().astype("datetime64[s]")[steps], self.offset_at(steps)
+    elapsed = (steps * int(self.step_seconds)).astype("timedelta64[s]")
     if self.sub_daily and self.utc_offsets:
       # Regular on the absolute clock: local = UTC + that step's offset.
-      start_utc = self.start - np.timedelta64(int(self.utc_offsets[0][1]), "s")
-      utc = start_utc + offsets.astype("timedelta64[s]")
-      local_offsets = self._future_aware_offsets(steps, utc)
-      return utc + local_offsets.astype("timedelta64[s]")
-    return self.start + offsets.astype("timedelta64[s]")
+      utc = self.start - np.timedelta64(int(self.utc_offsets[0][1]), "s") + elapsed
+      offsets = self._future_aware_offsets(steps, utc)
+      return utc + offsets.astype("timedelta64[s]"), offsets
+    return self.start + elapsed, self.offset_at(steps)
 
   def _future_aware_offsets(self, steps: np.ndarray, utc: np.ndarray) -> np.ndarray:
     offsets = self.offset_at(steps)
@@ -198,8 +200,7 @@ class TimeGrid:
 
     Date only (``2024-03-01``) for grids of a day or longer.
     """
-    steps = np.asarray(steps, np.int64)
-    local = self.local_times(steps)
+    local, offsets = self._local_times_and_offsets(np.asarray(steps, np.int64))
     date_only = not self.sub_daily and not np.any(local.astype(np.int64) % SECONDS_PER_DAY)
     unit = "D" if date_only else "s"
     text = np.datetime_as_string(local, unit=unit)
@@ -207,8 +208,6 @@ class TimeGrid:
       text = np.char.replace(text, "T", " ")
     if not self.utc_offsets:
       return text.tolist()
-    offsets = self.offset_at(steps) if not self.sub_daily else (
-        self._future_aware_offsets(steps, local))
     return [f"{t}{_format_offset(o)}" for t, o in zip(text.tolist(), offsets.tolist())]
 
   def to_metadata(self) -> dict:
