@@ -201,11 +201,15 @@ class _WindowSource:
     target_steps = starts[:, None] + np.arange(self.in_steps, self.in_steps + self.out_steps)
     batch = {"x": self.input_block(input_steps), "y": self.target[target_steps]}
     if self.num_future:
-      future = self.scaled_covariates[target_steps][..., -self.num_future :]
-      batch["future"] = np.broadcast_to(
-          future[:, :, None, :], (*target_steps.shape, self.inputs.shape[1], self.num_future)
-      ).copy()
+      batch["future"] = self.future_block(target_steps)
     return batch
+
+  def future_block(self, target_steps: np.ndarray) -> np.ndarray:
+    """`future` for `[windows, out_steps]` step indices: `[windows, out_steps, nodes, f]`."""
+    future = self.scaled_covariates[target_steps][..., -self.num_future :]
+    return np.broadcast_to(
+        future[:, :, None, :], (*target_steps.shape, self.inputs.shape[1], self.num_future)
+    ).copy()
 
   @functools.cached_property
   def filled_target(self) -> np.ndarray:
@@ -496,10 +500,7 @@ class ForecastingData:
             f" table has {info.future_steps} such row(s). Add rows with the covariates filled"
             " and the node cells empty."
         )
-      future = source.scaled_covariates[target_steps][:, -self.num_future :]
-      batch["future"] = np.broadcast_to(
-          future[None, :, None, :], (1, self.out_steps, self.num_nodes, self.num_future)
-      ).copy()
+      batch["future"] = source.future_block(target_steps[None])
     return batch, target_steps
 
 

@@ -616,9 +616,7 @@ def predict(
   if output.suffix != ".npz":
     output = output.with_name(output.name + ".npz")  # What np.savez would do silently.
   batch_size = run.config.train.resolved_eval_batch_size
-  predicted = predictions_lib._predict_batches(  # pylint: disable=protected-access
-      run, variables, window_split.batches(batch_size)
-  )
+  predicted = predictions_lib.predict_batches(run, variables, window_split.batches(batch_size))
   targets = np.concatenate([b["y"] for b in window_split.batches(batch_size)])
   output.parent.mkdir(parents=True, exist_ok=True)
   starts = window_split.starts

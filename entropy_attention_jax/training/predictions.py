@@ -66,7 +66,7 @@ def write_table(frame: Any, path: str | pathlib.Path) -> pathlib.Path:
   return path
 
 
-def _predict_batches(run: Any, variables: dict[str, Any], batches) -> np.ndarray:
+def predict_batches(run: Any, variables: dict[str, Any], batches) -> np.ndarray:
   """`[windows, out_steps, nodes]` forecasts of NumPy batches, original scale."""
   predict_step = run.jitted_eval_step(split_output=True)
   outputs = []
@@ -86,7 +86,7 @@ def split_table(run: Any, variables: dict[str, Any], split: str) -> Any:
   """The forecasts of every window of a split, with their targets (a DataFrame)."""
   window_split = run.data.splits[split]
   batch_size = run.config.train.resolved_eval_batch_size
-  forecasts = _predict_batches(run, variables, window_split.batches(batch_size))
+  forecasts = predict_batches(run, variables, window_split.batches(batch_size))
   targets = np.concatenate([b["y"][..., 0] for b in window_split.batches(batch_size)])
   target_steps = window_split.starts[:, None] + run.data.in_steps + np.arange(run.data.out_steps)
   return _frame(run, target_steps, forecasts, targets, run.data.info.grid)
@@ -101,7 +101,7 @@ def future_table(run: Any, variables: dict[str, Any], series: data_lib.Series | 
     series: a newer series with the same columns; default: the training data.
   """
   batch, target_steps = run.data.latest_window(series)
-  forecasts = _predict_batches(run, variables, [batch])
+  forecasts = predict_batches(run, variables, [batch])
   grid = (series or run.data.series).info.grid
   return _frame(run, target_steps[None], forecasts, None, grid)
 
