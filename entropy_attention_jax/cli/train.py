@@ -40,6 +40,7 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
       "data.scaling": args.scaling,
       "data.manual_dir": args.manual_dir, "model.spatial_attention": args.spatial_attention,
       "model.temporal_attention": args.temporal_attention,
+      "model.shard_nodes": True if args.shard_nodes else None,
   }
   overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
   for name, _, _ in DATASET_FLAGS:
@@ -54,11 +55,27 @@ def _run_guarded(command: Callable[[], Any]) -> int:
   return run_guarded(command)
 
 
+def _multi_process(args: argparse.Namespace) -> bool:
+  return args.distributed or any(
+      value is not None for value in (args.coordinator_address, args.num_processes,
+                                      args.process_id)
+  )
+
+
 def train_command(args: argparse.Namespace) -> int:
-  if args.distributed:
+  echo = print
+  if _multi_process(args):
     from entropy_attention_jax.training import sharding  # pylint: disable=g-import-not-at-top
 
-    sharding.initialize_distributed()
+    status = _run_guarded(lambda: sharding.initialize_distributed(
+        args.coordinator_address, args.num_processes, args.process_id
+    ))
+    if status:
+      return status
+    import jax  # pylint: disable=g-import-not-at-top
+
+    if jax.process_index() != 0:
+      echo = lambda message: None  # Process 0 reports; errors still print.
   from entropy_attention_jax import training  # pylint: disable=g-import-not-at-top
 
   def command() -> None:
@@ -78,7 +95,7 @@ def train_command(args: argparse.Namespace) -> int:
       return
     training.train(
         config, args.workdir, evaluate_test=not args.skip_test,
-        show_progress=False if args.no_progress else None, echo=print,
+        show_progress=False if args.no_progress else None, echo=echo,
     )
 
   return _run_guarded(command)
@@ -203,9 +220,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   )
   train.add_argument("--no-progress", action="store_true", help="no progress bars")
   train.add_argument("--skip-test", action="store_true", help="do not evaluate on the test split")
-  train.add_argument(
+  group = train.add_argument_group(
+      "multi-process and node sharding",
+      "one train command per process, all with the same arguments but --process-id"
+      " (docs/training.md, 'Scaling out')",
+  )
+  group.add_argument(
       "--distributed", action="store_true",
-      help="call jax.distributed.initialize() first (multi-host runs)",
+      help="call jax.distributed.initialize() first; on SLURM, Open MPI or Cloud TPU it"
+      " finds the processes itself",
+  )
+  group.add_argument(
+      "--coordinator-address", default=None, metavar="HOST:PORT",
+      help="address of process 0 (default: $JAX_COORDINATOR_ADDRESS)",
+  )
+  group.add_argument(
+      "--num-processes", type=int, default=None,
+      help="processes of the run (default: $JAX_NUM_PROCESSES)",
+  )
+  group.add_argument(
+      "--process-id", type=int, default=None,
+      help="this process's index, 0 .. num-processes - 1 (default: $JAX_PROCESS_ID)",
+  )
+  group.add_argument(
+      "--shard-nodes", action="store_true",
+      help="split the node axis over the devices (model.shard_nodes): attention statistics"
+      " are all-reduced, softmax all-gathers its keys",
   )
   train.add_argument("--print-config", action="store_true", help="print the config and exit")
   train.set_defaults(func=train_command)

@@ -106,6 +106,10 @@ class ELinFormerConfig:
       (see above).
     layer_norm_epsilon: LayerNorm epsilon (PyTorch's 1e-5, as STAEformer).
     dtype: computation dtype name (e.g. ``"bfloat16"``); None infers it.
+    shard_nodes: split the node axis of the activations over the devices
+      (the ``"nodes"`` axis of `training.sharding.make_mesh`). A placement
+      switch read by the training code: the model computes the same function
+      either way (up to the order of float sums).
   """
 
   num_nodes: int
@@ -138,6 +142,7 @@ class ELinFormerConfig:
   window_normalization: str = "none"
   layer_norm_epsilon: float = 1e-5
   dtype: str | None = None
+  shard_nodes: bool = False
 
   def __post_init__(self):
     # Frozen mappings keep the config hashable (it is static model metadata).

@@ -61,6 +61,8 @@ RESUMABLE_CHANGES: frozenset[str] = frozenset({
     "data.data_dir", "data.manual_dir", "train.epochs",
     "train.checkpoint_every_steps", "train.log_every_steps",
     "train.max_steps", "train.max_minutes",
+    # Where the nodes are placed: the same function, up to float rounding.
+    "model.shard_nodes",
 })
 
 

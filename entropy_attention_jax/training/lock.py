@@ -12,8 +12,11 @@ included, so a lock left by a dead process is never in the way: the file
 stays, holding the dead process's PID, host and start time, and the next
 run takes it over (and says so). The file is never deleted, which keeps
 the lock on one inode (deleting it would let two processes lock two
-different files of the same name). Under multi-host training only process
-0 locks; the other processes share its directory.
+different files of the same name). Under multi-process training only
+process 0 locks (the others share its directory, so a lock per process
+would refuse all but one and leave that one waiting for the rest forever);
+process 0 then tells every process whether it got the lock, so a refused
+run ends in every process with the same error instead of hanging.
 """
 
 from __future__ import annotations
@@ -179,12 +182,20 @@ class WorkdirLock:
     self.release()
 
 
+def _any_process_failed(failed: bool) -> bool:
+  """Process 0's `failed`, on every process (a collective: all processes call it)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(failed)))
+
+
 def holding_workdir_lock(command: str) -> Callable[[_F], _F]:
   """Decorates a function with a `workdir` argument to run under its lock.
 
-  Only JAX process 0 locks (the others of a multi-host run share its
-  directory). An `echo` argument of the function, if given, gets the
-  take-over note.
+  Only JAX process 0 locks (the others of a multi-process run share its
+  directory and learn from process 0 whether it got the lock). An `echo`
+  argument of the function, if given, gets the take-over note.
   """
 
   def decorate(function: _F) -> _F:
@@ -196,11 +207,28 @@ def holding_workdir_lock(command: str) -> Callable[[_F], _F]:
 
       bound = signature.bind(*args, **kwargs)
       bound.apply_defaults()
-      if jax.process_index() != 0:
+      lock = WorkdirLock(bound.arguments["workdir"], command=command,
+                         echo=bound.arguments.get("echo"))
+      if jax.process_count() == 1:
+        with lock:
+          return function(*args, **kwargs)
+      failure = None
+      if jax.process_index() == 0:
+        try:
+          lock.acquire()
+        except (WorkdirBusyError, WorkdirError) as error:
+          failure = error
+      if _any_process_failed(failure is not None):
+        if failure is not None:
+          raise failure
+        raise WorkdirBusyError(
+            f"{lock.workdir}: process 0 of this run could not lock it (see its error);"
+            " nothing was written."
+        )
+      try:
         return function(*args, **kwargs)
-      echo = bound.arguments.get("echo")
-      with WorkdirLock(bound.arguments["workdir"], command=command, echo=echo):
-        return function(*args, **kwargs)
+      finally:
+        lock.release()
 
     return wrapper  # type: ignore[return-value]
 

@@ -46,11 +46,10 @@ from entropy_attention_jax.training.lock import holding_workdir_lock
 from entropy_attention_jax.training.metrics_log import MetricsLog
 from entropy_attention_jax.training.optim import learning_rate_schedule, make_optimizer
 from entropy_attention_jax.training.sharding import (
-    data_mesh,
-    pad_batch,
+    global_batch,
+    make_mesh,
     padded_batch_size,
     replicate,
-    shard_batch,
 )
 from entropy_attention_jax.training.state import ModelDef, Progress, TrainState, init_train_state
 from entropy_attention_jax.training.steps import (
@@ -142,8 +141,31 @@ class Run:
         f"train  {self.steps_per_epoch} steps/epoch of {train.batch_size}, up to {train.epochs}"
         f" epochs, {train.loss} loss, {self.config.optim.optimizer} lr"
         f" {self.config.optim.learning_rate:g}; {self.mesh.devices.size} device(s)"
-        f" ({jax.devices()[0].platform})",
+        f" ({jax.devices()[0].platform}){self._placement()}",
     ])
+
+  def _placement(self) -> str:
+    shape = dict(self.mesh.shape)
+    processes = jax.process_count()
+    text = f", {processes} processes" if processes > 1 else ""
+    if shape["nodes"] > 1:
+      text += f", mesh data {shape['data']} x nodes {shape['nodes']}"
+    return text
+
+  def batches(
+      self, split: data_lib.WindowSplit, *, train: bool, epoch: int = 0, start_batch: int = 0
+  ):
+    """Sharded batches of `split` (training: shuffled, partial batch dropped).
+
+    Every process computes the same order and reads only its share of each
+    batch (`sharding.global_batch`).
+    """
+    size = self.config.train.batch_size if train else self.config.train.resolved_eval_batch_size
+    rows = self.train_rows if train else self.eval_rows
+    order = split.order(shuffle=train, seed=self.config.train.seed, epoch=epoch)
+    count = split.num_batches(size, drop_remainder=train)
+    for batch in range(start_batch, count):
+      yield global_batch(split, order[batch * size : (batch + 1) * size], rows, self.mesh)
 
   def jitted_eval_step(self, split_output: bool = False) -> Callable:
     """The jitted eval step (per-step error sums) or, with `split_output`, predict step."""
@@ -174,7 +196,9 @@ def build_run(
   Raises:
     ConfigError: the training split has fewer windows than one batch.
   """
-  mesh = data_mesh() if mesh is None else mesh
+  model_config = ELinFormerConfig.from_dict(config.model)
+  if mesh is None:
+    mesh = make_mesh(shard_nodes=model_config.shard_nodes, num_nodes=model_config.num_nodes)
   train = config.train
   steps_per_epoch = data.train.num_batches(train.batch_size, drop_remainder=True)
   if steps_per_epoch < 1:
@@ -182,7 +206,6 @@ def build_run(
         f"train.batch_size={train.batch_size} is larger than the {len(data.train)} training"
         " windows; use a smaller batch or more data."
     )
-  model_config = ELinFormerConfig.from_dict(config.model)
   optimizer = make_optimizer(config.optim, steps_per_epoch)
   model_def, state = init_train_state(model_config, optimizer, train.seed)
   return Run(
@@ -209,8 +232,7 @@ def evaluate_split(
     :func:`metrics.summarize` output.
   """
   total = None
-  for batch in split.batches(run.config.train.resolved_eval_batch_size):
-    batch = shard_batch(pad_batch(batch, run.eval_rows), run.mesh)
+  for batch in run.batches(split, train=False):
     sums = eval_step(variables["params"], variables["fixed"], batch)
     total = metrics_lib.add_sums(total, jax.device_get(sums))
   return run.summarize(total)
@@ -275,9 +297,8 @@ class _Trainer:
     from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
     run, train = self.run, self.run.config.train
-    batches = run.data.train.batches(
-        train.batch_size, shuffle=True, seed=train.seed, epoch=progress.epoch,
-        start_batch=progress.batch_in_epoch, drop_remainder=True,
+    batches = run.batches(
+        run.data.train, train=True, epoch=progress.epoch, start_batch=progress.batch_in_epoch
     )
     bar = tqdm(
         total=run.steps_per_epoch, initial=progress.batch_in_epoch, leave=False,
@@ -286,7 +307,6 @@ class _Trainer:
     )
     with bar:
       for batch in batches:
-        batch = shard_batch(pad_batch(batch, run.train_rows), run.mesh)
         state, measurements = self.train_step(state, batch)
         loss = float(measurements["loss"])
         progress.step += 1
@@ -422,8 +442,10 @@ def train(
   workdir = pathlib.Path(workdir).absolute()
   data = load_data(config.data)
   config = resolve(config, data)
+  # Process 0 writes the run's files; the others share its directory and check.
+  writer = jax.process_index() == 0
   save_or_check_config(workdir, config, write=False)
-  save_or_check_scaler(workdir, data.scaler)
+  save_or_check_scaler(workdir, data.scaler, write=writer)
   run = build_run(config, data, workdir, mesh=mesh)
   show_progress = sys.stderr.isatty() if show_progress is None else show_progress
   with RunCheckpoints(workdir) as checkpoints:
@@ -445,7 +467,7 @@ def train(
         resume_sha256=progress.metrics_log_sha256,
         enabled=jax.process_index() == 0,
     )
-    save_or_check_config(workdir, config)  # Every check passed: record resumable changes.
+    save_or_check_config(workdir, config, write=writer)  # Every check passed: record changes.
     checkpoints.prune()
     trainer = _Trainer(run, checkpoints, log, echo, show_progress)
     try:

@@ -1,8 +1,8 @@
 """The jitted train, evaluation and prediction steps (pure functions of state and batch).
 
 Each factory returns a plain Python function; :func:`jit_train_step` and
-:func:`jit_eval_step` compile it for a mesh with explicit shardings (state
-replicated, batch split), the train step donating its state. Tests wrap the
+:func:`jit_eval_step` compile it for a mesh (state replicated, the batch
+sharded as it arrives), the train step donating its state. Tests wrap the
 plain functions in `chex.assert_max_traces` before jitting.
 
 Batches are dicts of `x` `[batch, in_steps, nodes, features]` (z-scored
@@ -127,27 +127,24 @@ def make_predict_step(model_def: ModelDef, scaler: Any) -> Callable[..., jax.Arr
 
 
 def jit_train_step(train_step: Callable, mesh: Mesh) -> Callable:
-  """`train_step` compiled for `mesh`: state replicated and donated, batch split."""
-  return jax.jit(
-      train_step,
-      in_shardings=(replicated(mesh), batch_sharded(mesh)),
-      out_shardings=replicated(mesh),
-      donate_argnums=0,
-  )
+  """`train_step` compiled for `mesh`: state replicated and donated.
+
+  The batch keeps the sharding it arrives with (`sharding.shard_batch` /
+  `global_batch`: rows over ``"data"``, nodes over ``"nodes"``); XLA
+  propagates it through the model.
+  """
+  return jax.jit(train_step, out_shardings=replicated(mesh), donate_argnums=0)
 
 
 def jit_eval_step(step: Callable, mesh: Mesh, *, split_output: bool = False) -> Callable:
-  """An eval or predict step compiled for `mesh` (variables replicated, batch split).
+  """An eval or predict step compiled for `mesh` (variables replicated, batch as placed).
 
   Args:
     step: `step(params, fixed, batch)`.
     mesh: the device mesh.
-    split_output: the output is per sample (predictions) and stays split
-      over the devices; otherwise it is replicated (sums).
+    split_output: the output is per sample (predictions `[batch, out_steps,
+      nodes, 1]`) and stays split like the batch; otherwise it is replicated
+      (sums).
   """
-  out = batch_sharded(mesh) if split_output else replicated(mesh)
-  return jax.jit(
-      step,
-      in_shardings=(replicated(mesh), replicated(mesh), batch_sharded(mesh)),
-      out_shardings=out,
-  )
+  out = batch_sharded(mesh, rank=4) if split_output else replicated(mesh)
+  return jax.jit(step, out_shardings=out)

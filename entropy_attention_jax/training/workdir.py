@@ -137,8 +137,13 @@ def save_or_check_config(
   _write_json(path, config.to_dict())
 
 
-def save_or_check_scaler(workdir: pathlib.Path, scaler: StandardScaler) -> None:
+def save_or_check_scaler(
+    workdir: pathlib.Path, scaler: StandardScaler, *, write: bool = True
+) -> None:
   """Stores the data's scaler, or checks it equals the stored one.
+
+  With `write=False` only the check is made (the processes other than 0 of
+  a multi-process run, which share process 0's directory).
 
   Raises:
     IncompatibleRunError: the data now gives another scaler (the dataset was
@@ -156,6 +161,8 @@ def save_or_check_scaler(workdir: pathlib.Path, scaler: StandardScaler) -> None:
           f" {scaler.std.tolist()}) differs from the run's ({stored.mean.tolist()},"
           f" {stored.std.tolist()} in {path}); the dataset changed since training."
       )
+    return
+  if not write:
     return
   workdir.mkdir(parents=True, exist_ok=True)
   _write_json(path, scaler.to_dict())
