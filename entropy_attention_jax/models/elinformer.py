@@ -57,6 +57,9 @@ MONTHS_PER_YEAR = 12
 WINDOW_NORMALIZATIONS: tuple[str, ...] = ("none", "last_value", "window_scale")
 # Floor of the window scale (in the target's z-units): a flat window is not blown up.
 _MIN_WINDOW_VARIANCE = 1e-2
+# Per-node parameter tables: the module and the axis of its table that is the
+# node axis (what node sharding splits, beside the activations).
+NODE_PARAMETERS: Mapping[str, int] = FrozenDict({"adaptive_embedding": 1, "node_embedding": 0})
 _OPTION_FIELDS = ("attention_options", "temporal_attention_options", "spatial_attention_options")
 
 

@@ -31,6 +31,7 @@ from jax.sharding import Mesh
 
 from entropy_attention_jax import data as data_lib
 from entropy_attention_jax.models import ELinFormerConfig
+from entropy_attention_jax.models.elinformer import NODE_PARAMETERS
 from entropy_attention_jax.training import baselines as baselines_lib
 from entropy_attention_jax.training import metrics as metrics_lib
 from entropy_attention_jax.training import predictions as predictions_lib
@@ -49,7 +50,8 @@ from entropy_attention_jax.training.sharding import (
     global_batch,
     make_mesh,
     padded_batch_size,
-    replicate,
+    place,
+    state_sharding,
 )
 from entropy_attention_jax.training.state import ModelDef, Progress, TrainState, init_train_state
 from entropy_attention_jax.training.steps import (
@@ -110,7 +112,8 @@ class Run:
     steps_per_epoch: training steps per epoch (partial batches dropped).
     train_rows: rows of a training batch after padding for the mesh.
     eval_rows: rows of an evaluation batch after padding for the mesh.
-    initial_state: freshly initialised state, replicated over the mesh.
+    initial_state: freshly initialised state on the mesh: replicated, but for
+      the per-node tables, which node sharding splits.
   """
 
   workdir: pathlib.Path
@@ -124,6 +127,11 @@ class Run:
   train_rows: int
   eval_rows: int
   initial_state: TrainState
+
+  @property
+  def state_sharding(self) -> Any:
+    """The shardings of `initial_state` (what every later state keeps)."""
+    return jax.tree.map(lambda leaf: leaf.sharding, self.initial_state)
 
   @property
   def num_parameters(self) -> int:
@@ -219,7 +227,7 @@ def build_run(
       steps_per_epoch=steps_per_epoch,
       train_rows=padded_batch_size(train.batch_size, mesh),
       eval_rows=padded_batch_size(train.resolved_eval_batch_size, mesh),
-      initial_state=replicate(state, mesh),
+      initial_state=place(state, state_sharding(state, mesh, NODE_PARAMETERS)),
   )
 
 
@@ -262,7 +270,7 @@ class _Trainer:
             huber_delta=config.train.huber_delta, mask_zeros=config.train.mask_zeros,
             missing_value=run.data.info.missing_value,
         ),
-        run.mesh,
+        run.mesh, run.state_sharding,
     )
     self.eval_step = run.jitted_eval_step()
     self.schedule = learning_rate_schedule(config.optim, run.steps_per_epoch)

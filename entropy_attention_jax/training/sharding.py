@@ -239,20 +239,51 @@ def global_batch(split: Any, positions: np.ndarray, rows: int, mesh: Mesh) -> di
   return _assemble(shapes, mesh, read)
 
 
-def replicate(tree, mesh: Mesh):
-  """`tree` placed on every device of `mesh` (e.g. a fresh `TrainState`).
+def state_sharding(tree, mesh: Mesh, node_tables: Mapping[str, int] | None = None):
+  """Shardings of a state pytree: per-node tables split over ``"nodes"``, the rest replicated.
+
+  Args:
+    tree: parameters, a `TrainState`, ... (optimiser moments included: they
+      sit under the same module names).
+    mesh: the device mesh.
+    node_tables: module name -> node axis of its parameter table
+      (`models.elinformer.NODE_PARAMETERS`); such leaves are split along that
+      axis, so their gradients and Adam moments never leave their shard.
+      None: everything replicated.
+  """
+  if not node_tables or mesh.shape[NODES_AXIS] == 1:
+    return jax.tree.map(lambda _: replicated(mesh), tree)
+
+  def leaf_sharding(path, leaf):
+    where = jax.tree_util.keystr(path)
+    for module, axis in node_tables.items():
+      if f"'{module}'" in where and np.ndim(leaf) > axis:
+        spec = [None] * np.ndim(leaf)
+        spec[axis] = NODES_AXIS
+        return NamedSharding(mesh, PartitionSpec(*spec))
+    return replicated(mesh)
+
+  return jax.tree_util.tree_map_with_path(leaf_sharding, tree)
+
+
+def place(tree, shardings):
+  """`tree` placed with `shardings` (a matching pytree, e.g. :func:`state_sharding`).
 
   Every process passes the same values. Across processes each one copies
   its host value to its own devices (`jax.make_array_from_callback`):
   `jax.device_put` of a local array onto a multi-process sharding gives
   arrays whose shards Orbax cannot read.
   """
-  sharding = replicated(mesh)
   if jax.process_count() == 1:
-    return jax.device_put(tree, sharding)
+    return jax.device_put(tree, shardings)
 
-  def place(leaf):
+  def put(leaf, sharding):
     value = np.asarray(leaf)
     return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
-  return jax.tree.map(place, tree)
+  return jax.tree.map(put, tree, shardings)
+
+
+def replicate(tree, mesh: Mesh):
+  """`tree` placed on every device of `mesh` (see :func:`place`)."""
+  return place(tree, state_sharding(tree, mesh))

@@ -126,14 +126,20 @@ def make_predict_step(model_def: ModelDef, scaler: Any) -> Callable[..., jax.Arr
   return predict_step
 
 
-def jit_train_step(train_step: Callable, mesh: Mesh) -> Callable:
-  """`train_step` compiled for `mesh`: state replicated and donated.
+def jit_train_step(train_step: Callable, mesh: Mesh, state_sharding: Any = None) -> Callable:
+  """`train_step` compiled for `mesh`: state donated, kept as `state_sharding`.
+
+  `state_sharding` (a pytree of shardings, `sharding.state_sharding`)
+  defaults to replicated: node sharding splits the per-node tables.
 
   The batch keeps the sharding it arrives with (`sharding.shard_batch` /
   `global_batch`: rows over ``"data"``, nodes over ``"nodes"``); XLA
   propagates it through the model.
   """
-  return jax.jit(train_step, out_shardings=replicated(mesh), donate_argnums=0)
+  state_sharding = replicated(mesh) if state_sharding is None else state_sharding
+  return jax.jit(
+      train_step, out_shardings=(state_sharding, replicated(mesh)), donate_argnums=0
+  )
 
 
 def jit_eval_step(step: Callable, mesh: Mesh, *, split_output: bool = False) -> Callable:
