@@ -117,7 +117,11 @@ def check(name: str) -> dict:
   placement = state_sharding(state, sharded, NODE_PARAMETERS)
   step = jit_train_step(make_train_step(model_def, optimizer, scaler), sharded, placement)
   step_compiled = step.lower(place(state, placement), _place(batch, sharded)).compile()
+  tables = {jax.tree_util.keystr(path): str(leaf.spec)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(placement)[0]
+            if "adaptive_embedding" in jax.tree_util.keystr(path)}
   return {
+      "node_tables": tables,
       "kind": name, "forward_error": forward_error, "gradient_error": gradient_error,
       "layer_collectives": _collectives(layer_compiled),
       "step_collectives": _collectives(step_compiled),

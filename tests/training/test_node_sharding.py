@@ -52,6 +52,13 @@ def test_sharded_forward_and_gradient_equal_unsharded(worker_results, kind):
 
 
 @pytest.mark.slow
+def test_the_per_node_table_and_its_adam_moments_are_split_along_nodes(worker_results):
+  tables = worker_results["eala"]["node_tables"]
+  assert len(tables) == 3, tables  # The parameter, Adam's mu and nu.
+  assert set(tables.values()) == {"P(None, 'nodes', None)"}, tables
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", LINEAR_KINDS)
 def test_linear_spatial_attention_all_reduces_statistics_and_gathers_no_keys(
     worker_results, kind

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from entropy_attention_jax.training import data_mesh, pad_batch, shard_batch
-from entropy_attention_jax.training.sharding import batch_sharded, padded_batch_size
+from entropy_attention_jax.training.sharding import (
+    batch_sharded,
+    global_batch,
+    padded_batch_size,
+)
 
 
 def test_pad_batch_repeats_the_last_row_and_marks_padding_invalid():
@@ -32,3 +36,19 @@ def test_shard_batch_places_the_rows_over_the_mesh():
   sharded = shard_batch(batch, mesh)
   assert sharded["x"].sharding == batch_sharded(mesh)
   np.testing.assert_array_equal(np.asarray(sharded["x"]), batch["x"])
+
+
+def test_global_batch_gathers_the_padded_batch_that_shard_batch_places(tiny_data):
+  mesh = data_mesh()
+  split = tiny_data.val
+  positions = np.array([5, 2, 9])
+  rows = padded_batch_size(5, mesh)
+  expected = pad_batch(split.get_batch(positions), rows)
+  batch = global_batch(split, positions, rows, mesh)
+  assert batch.keys() == expected.keys()
+  for name, value in expected.items():
+    np.testing.assert_array_equal(np.asarray(batch[name]), value)
+    assert batch[name].sharding == batch_sharded(mesh, value.ndim)
+  with pytest.raises(ValueError, match="a batch of 3 rows cannot be padded to 2"):
+    global_batch(split, positions, 2, mesh)
+
