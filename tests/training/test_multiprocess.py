@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from entropy_attention_jax.training import read_metrics_log
+from entropy_attention_jax.training.lock import WorkdirLock
 
 from tests.training.conftest import cli, train_args
 
@@ -135,3 +136,17 @@ def test_two_processes_train_the_one_process_model_and_resume_after_a_kill(
   assert _metrics(killed)["mae"] == pytest.approx(metrics["mae"], rel=1e-6)
   for name, value in _best_model(killed).items():
     np.testing.assert_allclose(value, model[name], rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_busy_workdir_stops_every_process_with_one_error_line(data_dir, subprocess_env, tmp_path):
+  workdir = tmp_path / "busy"
+  with WorkdirLock(workdir, command="train"):  # Another run holds the directory.
+    outputs = [p.communicate(timeout=300) + (p.returncode,)
+               for p in _start_pair(data_dir, workdir, _env(subprocess_env))]
+  errors = [[line for line in err.splitlines() if line.startswith("error: ")]
+            for _, err, _ in outputs]
+  assert [code for _, _, code in outputs] == [1, 1]  # Both end; neither waits for the other.
+  assert "is in use by train process" in errors[0][0]
+  assert "process 0 of this run could not lock it" in errors[1][0]
+  assert sorted(p.name for p in workdir.iterdir()) == [".lock"]  # Nothing written.
