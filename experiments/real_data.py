@@ -191,7 +191,7 @@ def main() -> None:
                       help=f"default per dataset: {BATCH_SIZES}")
   parser.add_argument("--set", dest="overrides", action="append", default=[], type=lambda t: t.split("=", 1),
                       metavar="KEY=VALUE", help="a config override for every run (repeatable)")
-  parser.add_argument("--preset", default="tiny", help="model overlay (training.OVERLAYS)")
+  parser.add_argument("--preset", default="tiny", help="model size overlay (training.SIZE_OVERLAYS)")
   parser.add_argument("--max-minutes", type=float, default=0.0,
                       help="per run (train.max_minutes; 0 = no limit: runs end by epochs or patience)")
   parser.add_argument("--out", default="results/real_data")

@@ -1,7 +1,7 @@
 """Forecasters built from the `nn` layers, their summaries and checkpoints."""
 
 from entropy_attention_jax.models.checkpointing import abstract_elinformer as abstract_elinformer
-from entropy_attention_jax.models.checkpointing import load_config as load_config
+from entropy_attention_jax.models.checkpointing import model_variables as model_variables
 from entropy_attention_jax.models.checkpointing import restore_model as restore_model
 from entropy_attention_jax.models.checkpointing import save_model as save_model
 from entropy_attention_jax.models.elinformer import ELinFormer as ELinFormer
@@ -15,7 +15,7 @@ __all__ = [
     "ELinFormerConfig",
     "abstract_elinformer",
     "describe",
-    "load_config",
+    "model_variables",
     "parameter_count",
     "parameter_counts",
     "restore_model",
