@@ -23,7 +23,7 @@ DEMO_TRAIN = $(PY) -m entropy_attention_jax train --dataset synthetic_traffic \
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 test: $(STAMP)

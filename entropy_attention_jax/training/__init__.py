@@ -14,6 +14,16 @@ Typical use (what `python -m entropy_attention_jax train` runs)::
 See docs/training.md.
 """
 
+from entropy_attention_jax._optional import require as _require
+
+# One clear line, naming the extra, when a library of this package is missing.
+_require("optax", "train", "to train (entropy_attention_jax.training)")
+_require(
+    "orbax.checkpoint", "train",
+    "for training checkpoints (entropy_attention_jax.training)", "orbax-checkpoint",
+)
+_require("tqdm", "train", "for training progress (entropy_attention_jax.training)")
+
 from entropy_attention_jax.training.checkpoint import CheckpointError as CheckpointError
 from entropy_attention_jax.training.checkpoint import RunCheckpoints as RunCheckpoints
 from entropy_attention_jax.training.config import OVERLAYS as OVERLAYS
