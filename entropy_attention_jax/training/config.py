@@ -11,10 +11,10 @@ A run is configured by one :class:`ExperimentConfig` with four sections:
   (:class:`TrainConfig`).
 
 :func:`get_config` starts from the preset of a dataset (STAEformer's published
-settings for the PeMS and METR-LA / PEMS-BAY benchmarks, DESIGN §4), then
-applies named overlays (``"small"``: a model that trains in minutes on a CPU)
-and ``key=value`` overrides with dotted keys, each checked against the field's
-type::
+settings for the PeMS and METR-LA / PEMS-BAY benchmarks; see "Configuration"
+in docs/training.md), then applies named overlays (``"small"``: a model that
+trains in minutes on a CPU) and ``key=value`` overrides with dotted keys, each
+checked against the field's type::
 
   config = get_config("pems08", overrides=["train.epochs=50", "model.spatial_attention=eala"])
   config = get_config("synthetic_traffic", overlays=["small"],
