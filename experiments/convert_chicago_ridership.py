@@ -13,6 +13,7 @@ checks the arrays equal the shipped copy's.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 import numpy as np
@@ -30,6 +31,7 @@ def main() -> None:
   if args.output_dir and args.out and args.output_dir != args.out:
     parser.error("give the output folder once: OUTPUT_DIR or --out")
   output_dir = args.out or args.output_dir or str(chicago.packaged_file().parent)
+  pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
   path = chicago.convert_chicago_ridership(output_dir)
   print(f"wrote {path} and {path.with_name(chicago.PROVENANCE_FILE)}")
   if args.quick:
