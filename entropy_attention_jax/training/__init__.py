@@ -18,6 +18,16 @@ modules (`training.steps`, `training.sharding`, `training.state`, ...). See
 docs/training.md.
 """
 
+from entropy_attention_jax._optional import require as _require
+
+# One clear line, naming the extra, when a library of this package is missing.
+_require("optax", "train", "to train (entropy_attention_jax.training)")
+_require(
+    "orbax.checkpoint", "train",
+    "for training checkpoints (entropy_attention_jax.training)", "orbax-checkpoint",
+)
+_require("tqdm", "train", "for training progress (entropy_attention_jax.training)")
+
 from entropy_attention_jax.training.checkpoint import CheckpointError as CheckpointError
 from entropy_attention_jax.training.config import DATASET_PRESETS as DATASET_PRESETS
 from entropy_attention_jax.training.config import SIZE_OVERLAYS as SIZE_OVERLAYS

@@ -554,7 +554,7 @@ def evaluate(
     echo: where the table goes.
 
   Returns:
-    `{"mae", "rmse", "mape", "horizons": {"3": {...}, ...}}` on the original
+    ``{"mae", "rmse", "mape", "horizons": {"3": {...}, ...}}`` on the original
     scale, MAPE in percent.
   """
   _check_split(split)
