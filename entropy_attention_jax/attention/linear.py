@@ -224,13 +224,13 @@ def linear_attention(
     key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
     value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
-      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths, mask_structure: as
+      :func:`~entropy_attention_jax.attention.eala_attention`.
     scale: multiplies the queries before the feature map; default 1 (the
       elu+1 kernel has no temperature in the original formulation).
     feature_map: elementwise positive map φ.
     eps: floor of the normaliser.
-    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    causal, is_causal: query `i` attends to keys `j ≤ i` (chunked form).
     segment_ids: integer `[batch..., length]`, packed sequences (causal).
     initial_state: a :class:`LinearAttentionState` to continue from (causal).
     output_final_state: also return the final state (causal).

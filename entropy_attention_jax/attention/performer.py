@@ -158,14 +158,14 @@ def performer_attention(
     key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
     value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
-      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths, mask_structure: as
+      :func:`~entropy_attention_jax.attention.eala_attention`.
     features: ω `[num_features, head_dim]` from :func:`performer_features`.
     feature_key: PRNG key to draw ω when `features` is None.
     num_features: m, used with `feature_key`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     eps: floor of the normaliser.
-    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    causal, is_causal: query `i` attends to keys `j ≤ i` (chunked form).
     segment_ids: integer `[batch..., length]`, packed sequences (causal). No
       state goes in or out: the key stabiliser is per call.
     chunk_size: chunk length of the causal form.

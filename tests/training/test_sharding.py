@@ -6,11 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from entropy_attention_jax.training import data_mesh, pad_batch, shard_batch
 from entropy_attention_jax.training.sharding import (
     batch_sharded,
+    data_mesh,
     global_batch,
+    pad_batch,
     padded_batch_size,
+    shard_batch,
 )
 
 
