@@ -21,7 +21,7 @@ the devices. Reported:
   a straight-line fit of per-device memory against nodes, checked by
   compiling the step at that size.
 
-  python experiments/bench_scale.py --quick          # seconds: 256 and 1,024 nodes, tiny preset
+  python experiments/bench_scale.py --quick          # seconds: 256 nodes, 1 and 4 devices, tiny preset
   python experiments/bench_scale.py --out results/bench_scale   # the full table (~10 min)
 
 Run it as ``PYTHONPATH=$PWD python experiments/bench_scale.py`` from a checkout.
@@ -32,14 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
 
 GIB = 1024**3
 FULL_NODES = (2000, 8600, 20000, 50000)
-QUICK_NODES = (256, 1024)
+QUICK_NODES = (256,)
 DEVICES = (1, 2, 4)
+QUICK_DEVICES = (1, 4)
 
 
 def _model_config(nodes: int, preset: str, kind: str = "eala"):
@@ -177,9 +179,11 @@ def worker(args) -> None:
     record = {"devices": devices, "nodes": nodes, "per_device_bytes": peak,
               "compile_s": compile_s, "step_collectives": step_bytes}
     # Forced CPU devices share this machine's memory: run only what fits.
-    if peak * devices < 0.6 * bu.available_memory_bytes():
+    if peak * devices < 0.8 * bu.available_memory_bytes():
       record["wall_s"], record["cpu_s"] = _time_step(
           nodes, args.preset, compiled, placement, batch, args.repeats)
+      # The whole process's peak resident memory so far (all devices share it).
+      record["host_peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if args.communication and devices > 1:
       record["eala_layer"] = _layer_bytes(nodes, args.preset, "eala")
       record["softmax_layer"] = _layer_bytes(nodes, args.preset, "softmax")
@@ -189,13 +193,15 @@ def worker(args) -> None:
   # The largest graph per device: a line through per-device bytes vs nodes,
   # checked by compiling it (and shrunk once if the check exceeds the budget).
   points = [(r["nodes"], r["per_device_bytes"]) for r in records]
+  if len(points) < 2:
+    return
   (x0, y0), (x1, y1) = points[0], points[-1]
   slope = (y1 - y0) / (x1 - x0)
   intercept = y0 - slope * x0
   multiple = 4 * devices
   largest = int((args.budget - intercept) / slope) // multiple * multiple
-  checked = _peak(_compile_step(largest, args.preset)[0])
-  if checked > args.budget:
+  checked = _peak(_compile_step(largest, args.preset)[0]) if args.check else None
+  if checked is not None and checked > args.budget:
     largest = int(largest * args.budget / checked) // multiple * multiple
     checked = _peak(_compile_step(largest, args.preset)[0])
   print(json.dumps({"devices": devices, "fit": True, "bytes_per_node": slope,
@@ -204,11 +210,11 @@ def worker(args) -> None:
 
 
 def _run_worker(devices: int, nodes, preset: str, repeats: int, communication: bool,
-                budget: float) -> list[dict]:
+                budget: float, check: bool) -> list[dict]:
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
   command = [sys.executable, os.path.abspath(__file__), "--worker", "--preset", preset,
              "--repeats", str(repeats), "--nodes", *map(str, nodes)]
-  command += ["--budget", str(budget)]
+  command += ["--budget", str(budget)] + (["--check"] if check else [])
   if communication:
     command.append("--communication")
   result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -230,8 +236,12 @@ def main() -> None:
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)
   parser.add_argument("--repeats", type=int, default=2, help=argparse.SUPPRESS)
-  parser.add_argument("--nodes", type=int, nargs="*", default=None, help=argparse.SUPPRESS)
+  parser.add_argument("--nodes", type=int, nargs="*", default=None,
+                      help="node counts (default: 2000 8600 20000 50000; --quick: 256 1024)")
+  parser.add_argument("--devices", type=int, nargs="*", default=None,
+                      help="forced CPU device counts (default: 1 2 4)")
   parser.add_argument("--budget", type=float, default=16 * GIB, help=argparse.SUPPRESS)
+  parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--communication", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
@@ -240,14 +250,16 @@ def main() -> None:
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import _bench_utils as bu  # pylint: disable=g-import-not-at-top
 
-  nodes = QUICK_NODES if args.quick else FULL_NODES
+  nodes = args.nodes or (QUICK_NODES if args.quick else FULL_NODES)
+  device_counts = tuple(args.devices or (QUICK_DEVICES if args.quick else DEVICES))
   preset = "tiny" if args.quick else "small"
-  repeats = 3 if args.quick else 2
+  repeats = 1 if args.quick else 2
   budget = args.budget_gib * GIB
   records, fits = [], []
-  for devices in DEVICES:
+  for devices in device_counts:
     for record in _run_worker(devices, nodes, preset, repeats,
-                              communication=devices == max(DEVICES), budget=budget):
+                              communication=devices == max(device_counts) > 1, budget=budget,
+                              check=not args.quick):
       (fits if record.get("fit") else records).append(record)
   by = {(r["devices"], r["nodes"]): r for r in records}
 
@@ -256,23 +268,26 @@ def main() -> None:
   rows = []
   for n in nodes:
     base = by.get((1, n))
-    for devices in DEVICES:
+    for devices in device_counts:
       r = by[devices, n]
       ratio = base["per_device_bytes"] / r["per_device_bytes"] if base else float("nan")
       timed = "wall_s" in r
       rows.append([f"{n:,}", devices, _mib(r["per_device_bytes"]), f"{ratio:.2f}x",
                    f"{r['wall_s']:.3f}" if timed else "not run (memory)",
-                   f"{r['cpu_s']:.3f}" if timed else "-", f"{r['compile_s']:.1f}"])
+                   f"{r['cpu_s']:.3f}" if timed else "-",
+                   f"{r['host_peak_rss'] / GIB:.1f}" if timed else "-", f"{r['compile_s']:.1f}"])
   table1 = bu.markdown_table(
       ["nodes", "devices", "per-device peak (MiB)", "1-device / this", "step wall (s)",
-       "step CPU (s)", "compile (s)"], rows)
+       "step CPU (s)", "process peak RSS, all devices (GiB)", "compile (s)"], rows)
   print("Per-device memory and step time (training step, node-sharded EALA):\n")
   print(table1 + "\n")
 
-  devices = max(DEVICES)
+  devices = max(device_counts)
   rows = []
   for n in nodes:
     r = by[devices, n]
+    if "eala_layer" not in r:
+      continue
     eala, softmax, step = r["eala_layer"], r["softmax_layer"], r["step_collectives"]
     rows.append([f"{n:,}", eala.get("all-reduce", 0), eala.get("all-gather", 0),
                  softmax.get("all-gather", 0), step.get("all-reduce", 0),
@@ -286,15 +301,20 @@ def main() -> None:
   print(table2 + "\n")
 
   rows = [[f["devices"], f"{f['bytes_per_node'] / 1024:,.1f}", _mib(f["fixed_bytes"]),
-           f"{f['largest_nodes']:,}", _mib(f["checked_bytes"])] for f in fits]
+           f"{f['largest_nodes']:,}",
+           _mib(f["checked_bytes"]) if f["checked_bytes"] else "not checked (--quick)"]
+          for f in fits]
   table3 = bu.markdown_table(
       ["devices", "KiB per node", "fixed (MiB)", f"largest graph in {args.budget_gib:g} GiB/device",
        "its compiled per-device peak (MiB)"], rows)
-  print(f"Largest graph whose training step fits {args.budget_gib:g} GiB per device (linear fit"
-        " through the first and last node count, checked by compiling the step at that size):\n")
-  print(table3)
+  if fits:  # Needs two node counts.
+    print(f"Largest graph whose training step fits {args.budget_gib:g} GiB per device (linear"
+          " fit through the first and last node count, checked by compiling the step at that"
+          " size):\n")
+    print(table3)
   bu.write_results(args.out, "memory_time", records, table1)
-  bu.write_results(args.out, "communication", [by[devices, n] for n in nodes], table2)
+  bu.write_results(args.out, "communication",
+                   [by[devices, n] for n in nodes if "eala_layer" in by[devices, n]], table2)
   bu.write_results(args.out, "largest_graph", fits, table3)
 
 

@@ -31,9 +31,14 @@ def test_the_nodes_axis_takes_the_largest_divisor_of_the_node_count():
   assert dict(mesh.shape) == {"data": len(mesh.devices.flat), "nodes": 1}
 
 
+def _four_devices(env: dict[str, str]) -> dict[str, str]:
+  """`env` with 4 forced CPU devices, added to the suite's XLA flags (the references' flags)."""
+  return dict(env, XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} {FOUR_DEVICES}".strip())
+
+
 @pytest.fixture(scope="module")
 def worker_results(subprocess_env) -> dict[str, dict]:
-  env = dict(subprocess_env, XLA_FLAGS=FOUR_DEVICES)
+  env = _four_devices(subprocess_env)
   result = subprocess.run(
       [sys.executable, "-m", "tests.training.node_sharding_worker", *LINEAR_KINDS, "softmax"],
       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
@@ -84,7 +89,7 @@ def test_softmax_falls_back_to_an_all_gather_of_keys_and_values(worker_results):
 @pytest.mark.slow
 def test_shard_nodes_training_equals_unsharded(trained_run, data_dir, subprocess_env, tmp_path):
   reference, reference_metrics, _ = trained_run  # One device, same config.
-  env = dict(subprocess_env, XLA_FLAGS=FOUR_DEVICES)
+  env = _four_devices(subprocess_env)
   workdir = tmp_path / "sharded"
   process = cli(*train_args(data_dir, workdir), "--shard-nodes", env=env)
   out, err = process.communicate(timeout=400)
