@@ -182,7 +182,7 @@ def eala_step(
     query: Array,
     key: Array,
     value: Array,
-    *,
+    *legacy: Array,
     key_mask: Array | None = None,
     estimator: str | estimators.EntropyEstimator = "cumulant2",
     nonneg: bool | str = False,
@@ -224,7 +224,7 @@ def eala_step(
     TypeError: the old call order `eala_step(state, query, key, value)`.
   """
   fn_name = "eala_step"
-  if isinstance(query, EalaState):
+  if legacy or isinstance(query, EalaState):  # the released eala_step(state, q, k, v)
     raise TypeError(
         f"{fn_name}: the state is no longer the first argument; call"
         " eala_step(query, key, value, initial_state=state, output_final_state=True),"
