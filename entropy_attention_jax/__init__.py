@@ -20,6 +20,7 @@ from entropy_attention_jax.attention import chunk_eala as chunk_eala
 from entropy_attention_jax.attention import eala_attention as eala_attention
 from entropy_attention_jax.attention import eala_step as eala_step
 from entropy_attention_jax.attention import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention import init_eala_state as init_eala_state
 from entropy_attention_jax.attention import init_linear_state as init_linear_state
 from entropy_attention_jax.attention import init_state as init_state
 from entropy_attention_jax.attention import linear_attention as linear_attention
@@ -72,6 +73,7 @@ __all__ = [
     "eala_attention",
     "eala_step",
     "get_attention_fn",
+    "init_eala_state",
     "init_linear_state",
     "init_state",
     "linear_attention",

@@ -188,18 +188,18 @@ def performer_attention(
     if causal:
       # The key stabiliser is one constant for all keys: it cancels per query,
       # so using every key's max leaks nothing across time.
-      output, _ = causal_kernel_attention(
+      output = causal_kernel_attention(
           query_features, key_features, value, key_mask, chunk_size=chunk_size, eps=eps,
           segment_ids=segment_ids, precision=precision,
-      )
+      ).output
     else:
       output = kernel_attention(
           query_features, key_features, value, key_mask, eps=eps, precision=precision
       )
-    return output, None, None
+    return _common.AttentionResult(output)
 
   output, _, _ = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, causal=causal or is_causal, stateful=False,
+      core, query, key, value, fn_name=fn_name, stateful=False,
       **_common.front_end_arguments(locals()),
   )
 

@@ -174,9 +174,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   )
   train.add_argument("--epochs", type=int, default=None, help="maximum epochs (train.epochs)")
   train.add_argument("--seed", type=int, default=None, help="training seed (train.seed)")
+  # Read from the kind records; ELinFormerConfig checks the name (one message).
+  from entropy_attention_jax.attention.kinds import KINDS  # pylint: disable=g-import-not-at-top
+
   train.add_argument(
-      "--spatial-attention", default=None,
-      help="attention across nodes: eala, softmax, linear, performer, taylor",
+      "--spatial-attention", default=None, help="attention across nodes: " + ", ".join(KINDS),
   )
   train.add_argument("--temporal-attention", default=None, help="attention along time (as above)")
   train.add_argument(
