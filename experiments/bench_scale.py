@@ -179,7 +179,7 @@ def worker(args) -> None:
     record = {"devices": devices, "nodes": nodes, "per_device_bytes": peak,
               "compile_s": compile_s, "step_collectives": step_bytes}
     # Forced CPU devices share this machine's memory: run only what fits.
-    if peak * devices < 0.8 * bu.available_memory_bytes():
+    if peak * devices < args.memory_fraction * bu.available_memory_bytes():
       record["wall_s"], record["cpu_s"] = _time_step(
           nodes, args.preset, compiled, placement, batch, args.repeats)
       # The whole process's peak resident memory so far (all devices share it).
@@ -210,11 +210,12 @@ def worker(args) -> None:
 
 
 def _run_worker(devices: int, nodes, preset: str, repeats: int, communication: bool,
-                budget: float, check: bool) -> list[dict]:
+                budget: float, check: bool, memory_fraction: float) -> list[dict]:
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
   command = [sys.executable, os.path.abspath(__file__), "--worker", "--preset", preset,
              "--repeats", str(repeats), "--nodes", *map(str, nodes)]
-  command += ["--budget", str(budget)] + (["--check"] if check else [])
+  command += ["--budget", str(budget), "--memory-fraction", str(memory_fraction)]
+  command += ["--check"] if check else []
   if communication:
     command.append("--communication")
   result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -242,6 +243,9 @@ def main() -> None:
                       help="forced CPU device counts (default: 1 2 4)")
   parser.add_argument("--budget", type=float, default=16 * GIB, help=argparse.SUPPRESS)
   parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+  parser.add_argument("--memory-fraction", type=float, default=0.8,
+                      help="run a step only if all its devices' peaks fit this fraction of the"
+                      " free memory (default 0.8)")
   parser.add_argument("--communication", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
@@ -259,7 +263,7 @@ def main() -> None:
   for devices in device_counts:
     for record in _run_worker(devices, nodes, preset, repeats,
                               communication=devices == max(device_counts) > 1, budget=budget,
-                              check=not args.quick):
+                              check=not args.quick, memory_fraction=args.memory_fraction):
       (fits if record.get("fit") else records).append(record)
   by = {(r["devices"], r["nodes"]): r for r in records}
 
