@@ -274,9 +274,9 @@ def main() -> None:
     base = by.get((1, n))
     for devices in device_counts:
       r = by[devices, n]
-      ratio = base["per_device_bytes"] / r["per_device_bytes"] if base else float("nan")
+      ratio = f"{base['per_device_bytes'] / r['per_device_bytes']:.2f}x" if base else "-"
       timed = "wall_s" in r
-      rows.append([f"{n:,}", devices, _mib(r["per_device_bytes"]), f"{ratio:.2f}x",
+      rows.append([f"{n:,}", devices, _mib(r["per_device_bytes"]), ratio,
                    f"{r['wall_s']:.3f}" if timed else "not run (memory)",
                    f"{r['cpu_s']:.3f}" if timed else "-",
                    f"{r['host_peak_rss'] / GIB:.1f}" if timed else "-", f"{r['compile_s']:.1f}"])
