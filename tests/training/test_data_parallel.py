@@ -15,9 +15,7 @@ from tests.training.conftest import cli, train_args
 @pytest.mark.slow
 def test_four_devices_match_one_device(trained_run, data_dir, subprocess_env, tmp_path):
   reference, reference_metrics, _ = trained_run  # one device, same config
-  # Added to the suite's XLA flags: the reference run was compiled with them.
-  flags = f"{subprocess_env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
-  env = dict(subprocess_env, XLA_FLAGS=flags.strip())
+  env = dict(subprocess_env, XLA_FLAGS="--xla_force_host_platform_device_count=4")
   env.pop("JAX_PLATFORMS", None)
   workdir = tmp_path / "four"
   process = cli(*train_args(data_dir, workdir), env=env)
