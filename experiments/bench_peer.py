@@ -53,6 +53,8 @@ import types
 FULL_CONFIGS = ("170x16", "883x4", "2000x1")
 QUICK_CONFIGS = ("20x2",)
 IMPLS = ("pytorch", "softmax", "eala")
+# EALA without the CLI's huge-page malloc setting (entropy_attention_jax/cli/_malloc.py).
+SMALL_PAGES = "eala-4k-pages"
 # Target scale of the synthetic targets (PEMS08 flow is ~230 +- 150 vehicles / 5 min).
 MEAN, STD = 230.0, 150.0
 
@@ -203,7 +205,7 @@ def worker_jax(job: dict) -> dict:
   from entropy_attention_jax.training.optim import make_optimizer
   from entropy_attention_jax.training.state import init_train_state
 
-  config, model_config = _model_config(job["nodes"], job["impl"], job["quick"])
+  config, model_config = _model_config(job["nodes"], job["impl"].split("-")[0], job["quick"])
   optimizer = make_optimizer(config.optim, steps_per_epoch=1000)
   model_def, state = init_train_state(model_config, optimizer, seed=0)
   params = parameter_count(model_def.merge(state.params, state.fixed))
@@ -257,9 +259,15 @@ def run_worker(job: dict) -> None:
 
 
 def _spawn(job: dict, timeout_s: float) -> dict:
+  from entropy_attention_jax.cli._malloc import OPT_OUT, huge_page_environment
+
   env = dict(os.environ)
   if job["impl"] == "pytorch":
     env.update(OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS=str(job["threads"]))
+  elif job["impl"] == SMALL_PAGES or job["no_huge_pages"]:
+    env[OPT_OUT] = "1"
+  else:  # What `python -m entropy_attention_jax train` runs with.
+    env = huge_page_environment(env) or env
   here = pathlib.Path(__file__).resolve()
   env["PYTHONPATH"] = os.pathsep.join(
       [str(here.parent.parent), str(here.parent), env.get("PYTHONPATH", "")]
@@ -319,6 +327,8 @@ def tables(records: list[dict]) -> str:
   for r in records:
     nodes, batch = r["config"].split("x")
     name = "STAEformer PyTorch" if r["impl"] == "pytorch" else f"ELinFormer {r['impl']}"
+    if r["impl"] == SMALL_PAGES:
+      name = "ELinFormer eala, 4 KiB pages"
     rows.append([
         nodes, batch, name, f"{r['parameters']:,}",
         fmt(r["train_cpu_s"]) + ratio(r, "train_cpu_s"),
@@ -343,7 +353,10 @@ def main(argv=None):
                       help="the tiny model at 20 nodes, batch 2, one round (seconds)")
   parser.add_argument("--staeformer-dir", help="a checkout of XDZhelheim/STAEformer")
   parser.add_argument("--configs", nargs="*", help="NODESxBATCH, e.g. 170x16 883x4")
-  parser.add_argument("--impls", nargs="*", choices=IMPLS, default=list(IMPLS))
+  parser.add_argument("--impls", nargs="*", choices=(*IMPLS, SMALL_PAGES), default=list(IMPLS),
+                      help=f"{SMALL_PAGES}: EALA without the CLI's huge-page malloc setting")
+  parser.add_argument("--no-huge-pages", action="store_true",
+                      help="JAX workers without the CLI's huge-page malloc setting")
   parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2, quick 1)")
   parser.add_argument("--steps", type=int, help="timed steps per worker (default 3, quick 2)")
   parser.add_argument("--threads", type=int, default=2, help="PyTorch's intra-op threads")
@@ -373,7 +386,8 @@ def main(argv=None):
       order = impls[round_ % len(impls):] + impls[: round_ % len(impls)]
       for impl in order:
         job = dict(impl=impl, nodes=nodes, batch=batch, steps=steps, quick=args.quick,
-                   threads=args.threads, staeformer_dir=args.staeformer_dir)
+                   threads=args.threads, staeformer_dir=args.staeformer_dir,
+                   no_huge_pages=args.no_huge_pages)
         result = _spawn(job, args.timeout_s)
         results[impl].append(result)
         print(f"  {config} {impl} round {round_ + 1}: train CPU"
@@ -388,7 +402,8 @@ def main(argv=None):
       " model, the order rotated). Train step: batch to device, forward, Huber loss,"
       " backward, Adam update, loss to host; dropout on. CPU: the process's CPU time (all"
       " threads), sys: its system part; (×): ELinFormer / PyTorch in the same run. First"
-      " step includes JAX's compile; peak RSS of the worker process."
+      " step includes JAX's compile; peak RSS of the worker process. JAX workers run with"
+      " glibc.malloc.hugetlb=1 as the CLI does (except \"4 KiB pages\" / --no-huge-pages)."
       f" {', '.join(sorted({r['versions'] for r in records}))}."
       f" Load average after: {os.getloadavg()[0]:.2f}."
   )
