@@ -198,7 +198,6 @@ def worker_jax(job: dict) -> dict:
   import jax
   import numpy as np
 
-  from entropy_attention_jax import training
   from entropy_attention_jax.data.scaler import StandardScaler
   from entropy_attention_jax.models import parameter_count
   from entropy_attention_jax.training import sharding, steps
@@ -241,7 +240,6 @@ def worker_jax(job: dict) -> dict:
   predict = lambda batch: np.asarray(predict_step(state.params, state.fixed, device(batch)))
   predict(batches[0])
   infer = _timed(predict, batches[1:])
-  del training
   return {
       "parameters": params, "compile_wall": compile_time.wall, "compile_cpu": compile_time.cpu,
       "first_wall": first.wall, "first_cpu": first.cpu, "train": train, "infer": infer,
@@ -353,8 +351,8 @@ def main(argv=None):
                       help="the tiny model at 20 nodes, batch 2, one round (seconds)")
   parser.add_argument("--staeformer-dir", help="a checkout of XDZhelheim/STAEformer")
   parser.add_argument("--configs", nargs="*", help="NODESxBATCH, e.g. 170x16 883x4")
-  parser.add_argument("--impls", nargs="*", choices=(*IMPLS, SMALL_PAGES), default=list(IMPLS),
-                      help=f"{SMALL_PAGES}: EALA without the CLI's huge-page malloc setting")
+  parser.add_argument("--impls", nargs="*", choices=(*IMPLS, SMALL_PAGES), default=None,
+                      help=f"default: all three (--quick: pytorch, eala); {SMALL_PAGES}: EALA without the CLI's huge-page malloc setting")
   parser.add_argument("--no-huge-pages", action="store_true",
                       help="JAX workers without the CLI's huge-page malloc setting")
   parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2, quick 1)")
@@ -372,7 +370,8 @@ def main(argv=None):
   configs = args.configs or (QUICK_CONFIGS if args.quick else FULL_CONFIGS)
   rounds = args.rounds or (1 if args.quick else 2)
   steps = args.steps or (2 if args.quick else 3)
-  impls = list(args.impls)
+  # --quick: one JAX program to compile (seconds), softmax only when asked for.
+  impls = list(args.impls or (("pytorch", "eala") if args.quick else IMPLS))
   if "pytorch" in impls and (why := peer_unavailable(args.staeformer_dir)):
     print(f"STAEformer PyTorch peer skipped: {why}.", flush=True)
     impls.remove("pytorch")
