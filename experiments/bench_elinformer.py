@@ -135,11 +135,11 @@ def compile_train_step(config: ELinFormerConfig, batch: int):
   graphdef, params, rest = nnx.split(abstract_model(config), nnx.Param, ...)
 
   def train_step(params, opt_state, rest, x, targets):
-    def loss_fn(params):
-      model = nnx.merge(graphdef, params, rest)
+    def loss_fn(model):
       return jnp.mean(optax.huber_loss(model(x, deterministic=False), targets))
 
-    loss, grads = jax.value_and_grad(loss_fn)(params)
+    # Gradients of the `nnx.Param` leaves: the same tree as `params`.
+    loss, grads = nnx.value_and_grad(loss_fn)(nnx.merge(graphdef, params, rest))
     updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
