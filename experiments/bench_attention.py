@@ -14,6 +14,9 @@ prefix (a KV cache), at several positions.
 
   python experiments/bench_attention.py            # L = 256 ... 65,536
   python experiments/bench_attention.py --quick    # L = 256, 1024, 4096
+  # On a GPU: softmax through cuDNN's flash attention (bfloat16) against EALA
+  python experiments/bench_attention.py --kinds softmax eala --dtype bfloat16 \
+      --softmax-implementation cudnn --no-causal --no-decode
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ FULL_LENGTHS = (256, 1024, 4096, 8192, 16384, 32768, 65536)
 QUICK_LENGTHS = (256, 1024, 4096)
 
 
-def attention_fns(num_features: int, head_dim: int, causal: bool) -> dict[str, callable]:
+def attention_fns(num_features: int, head_dim: int, causal: bool,
+                  softmax_implementation: str | None = None) -> dict[str, callable]:
   features = attention.performer_features(jax.random.key(0), num_features, head_dim)
   fns = {
-      "softmax": attention.softmax_attention,
+      "softmax": functools.partial(
+          attention.softmax_attention, implementation=softmax_implementation),
       "eala": attention.eala_attention,
       "eala (gaussian_ensemble)": functools.partial(
           attention.eala_attention, estimator="gaussian_ensemble"
@@ -49,7 +54,7 @@ def attention_fns(num_features: int, head_dim: int, causal: bool) -> dict[str, c
   return fns
 
 
-def programs(fn, shape):
+def programs(fn, shape, dtype=jnp.float32):
   """Jitted forward and forward+backward (VJP of a sum) programs."""
 
   def forward(q, k, v):
@@ -58,22 +63,23 @@ def programs(fn, shape):
   def forward_backward(q, k, v):
     return jax.grad(lambda *a: jnp.sum(fn(*a)), argnums=(0, 1, 2))(q, k, v)
 
-  spec = jax.ShapeDtypeStruct(shape, jnp.float32)
+  spec = jax.ShapeDtypeStruct(shape, dtype)
   return {
       name: jax.jit(f).lower(spec, spec, spec).compile()
       for name, f in (("fwd", forward), ("fwd+bwd", forward_backward))
   }
 
 
-def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, run_limit, budget_s):
+def measure(kind_fns, lengths, *, heads, head_dim, memory_limit, run_limit, budget_s,
+            dtype=jnp.float32):
   records = []
   for length in lengths:
     shape = (1, length, heads, head_dim)
     keys = jax.random.split(jax.random.key(length), 3)
-    q, k, v = (jax.random.normal(key, shape, jnp.float32) for key in keys)
+    q, k, v = (jax.random.normal(key, shape, dtype) for key in keys)
     for kind, fn in kind_fns.items():
       record = {"kind": kind, "length": length}
-      for mode, compiled in programs(fn, shape).items():
+      for mode, compiled in programs(fn, shape, dtype).items():
         peak = bu.compiled_peak_bytes(compiled)
         record[f"{mode}_peak_bytes"] = peak
         record[f"{mode}_fits"] = peak <= memory_limit
@@ -204,27 +210,49 @@ def main(argv=None):
       help="run only programs whose peak is below this share of the free memory",
   )
   parser.add_argument("--no-causal", action="store_true", help="skip the causal rows")
+  parser.add_argument("--kinds", nargs="*", default=None,
+                      help="only these kinds (softmax is always kept: the ratios need it)")
+  parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                      help="dtype of queries, keys and values")
+  parser.add_argument("--softmax-implementation", choices=("xla", "cudnn"), default=None,
+                      help="jax.nn.dot_product_attention's implementation for softmax"
+                      " (cudnn: flash attention on NVIDIA GPUs, 16-bit dtypes only)")
+  parser.add_argument("--no-decode", action="store_true", help="skip the decoding table")
   parser.add_argument("--decode-positions", type=int, nargs="*", default=None,
                       help="positions for the decoding table (default 1024 8192 65536)")
   parser.add_argument("--out", default="results/bench_attention", help="directory for CSV/JSON/MD")
   args = parser.parse_args(argv)
 
   lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
-  limit = args.memory_limit_gib * 2**30 if args.memory_limit_gib else bu.physical_memory_bytes()
-  run_limit = min(limit, bu.available_memory_bytes() * args.run_fraction)
+  # An accelerator's own memory when it reports one, else the host's.
+  try:
+    device_limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+  except Exception:  # pylint: disable=broad-except  # backends without memory stats
+    device_limit = None
+  limit = args.memory_limit_gib * 2**30 if args.memory_limit_gib else (
+      device_limit or bu.physical_memory_bytes())
+  free = device_limit or bu.available_memory_bytes()
+  run_limit = min(limit, free * args.run_fraction)
   print(f"# Attention benchmark — {bu.machine_description()}")
-  print(f"batch 1, heads {args.heads}, head_dim {args.head_dim}, float32;"
+  print(f"batch 1, heads {args.heads}, head_dim {args.head_dim}, {args.dtype}, softmax via"
+        f" {args.softmax_implementation or 'the default implementation'};"
         f" fits: {bu.format_bytes(limit)}; run limit {bu.format_bytes(run_limit)}\n", flush=True)
   budget_s = 0.5 if args.quick else args.budget_s
+  fns = attention_fns(args.num_features, args.head_dim, causal=not args.no_causal,
+                      softmax_implementation=args.softmax_implementation)
+  if args.kinds:
+    keep = set(args.kinds) | {"softmax"}
+    fns = {k: f for k, f in fns.items() if k.removesuffix(" (causal)") in keep}
   records = measure(
-      attention_fns(args.num_features, args.head_dim, causal=not args.no_causal), lengths,
-      heads=args.heads, head_dim=args.head_dim, memory_limit=limit, run_limit=run_limit,
-      budget_s=budget_s,
+      fns, lengths, heads=args.heads, head_dim=args.head_dim, memory_limit=limit,
+      run_limit=run_limit, budget_s=budget_s, dtype=jnp.dtype(args.dtype),
   )
   result = table(records) + "\n\n" + summary(records)
   print("\n" + result)
   bu.write_results(args.out, "bench_attention", records, result)
 
+  if args.no_decode:
+    return
   positions = args.decode_positions or ((256, 2048) if args.quick else (1024, 8192, 65536))
   decode_table, decode_records = decode_benchmark(
       positions, heads=args.heads, head_dim=args.head_dim, budget_s=budget_s

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+  if argv is None:  # the process's own command line (not a call from Python)
+    from entropy_attention_jax.cli._malloc import reexec_with_huge_pages  # pylint: disable=g-import-not-at-top
+
+    reexec_with_huge_pages(sys.argv[1:])
   parser = build_parser()
   args = parser.parse_args(argv)
   try:

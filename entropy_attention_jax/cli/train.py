@@ -62,6 +62,17 @@ def _multi_process(args: argparse.Namespace) -> bool:
   )
 
 
+def _compile_cache_dir(args: argparse.Namespace, compile_cache) -> str | None:
+  """`--compile-cache`, else WORKDIR/compile_cache unless the cache is off or already set."""
+  if args.no_compile_cache:
+    return None
+  if args.compile_cache:
+    return args.compile_cache
+  if compile_cache.compilation_cache_dir() is not None:  # JAX_COMPILATION_CACHE_DIR
+    return None
+  return f"{args.workdir}/{compile_cache.CACHE_DIRNAME}"
+
+
 def train_command(args: argparse.Namespace) -> int:
   echo = print
   if _multi_process(args):
@@ -93,10 +104,14 @@ def train_command(args: argparse.Namespace) -> int:
         resolved = training.config.resolve(config, training.load_data(config.data))
       print(json.dumps(resolved.to_dict(), indent=2))
       return
-    training.train(
-        config, args.workdir, evaluate_test=not args.skip_test,
-        show_progress=False if args.no_progress else None, echo=echo,
-    )
+    from entropy_attention_jax.training import compile_cache  # pylint: disable=g-import-not-at-top
+
+    # A resumed or repeated run loads its compiled steps instead of compiling them.
+    with compile_cache.compilation_cache(_compile_cache_dir(args, compile_cache)):
+      training.train(
+          config, args.workdir, evaluate_test=not args.skip_test,
+          show_progress=False if args.no_progress else None, echo=echo,
+      )
 
   return _run_guarded(command)
 
@@ -251,6 +266,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       " are all-reduced, softmax all-gathers its keys",
   )
   train.add_argument("--print-config", action="store_true", help="print the config and exit")
+  train.add_argument(
+      "--compile-cache", default=None, metavar="DIR",
+      help="JAX's persistent compilation cache (default: WORKDIR/compile_cache)",
+  )
+  train.add_argument(
+      "--no-compile-cache", action="store_true", help="compile every program afresh",
+  )
   train.set_defaults(func=train_command)
 
   evaluate = subparsers.add_parser(
