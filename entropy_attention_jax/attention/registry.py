@@ -62,7 +62,7 @@ def get_attention_fn(kind: str, **options: Any) -> AttentionFn:
 # Keyword arguments of the attention functions that shape their weights; the
 # rest (dtype, dropout, module, ...) do not apply to explicit weights.
 _WEIGHT_OPTIONS = {
-    "eala": {"estimator", "nonneg", "theta_scale"},
+    "eala": {"estimator", "nonneg", "theta_scale", "theta_solve"},
     "taylor": set(),
     "softmax": {"bias", "causal"},
     "linear": {"feature_map"},

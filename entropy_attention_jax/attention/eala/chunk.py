@@ -32,6 +32,7 @@ def chunk_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     chunk_size: int = 64,
     initial_state: recurrent.EalaState | None = None,
     segment_ids: Array | None = None,
@@ -54,7 +55,7 @@ def chunk_eala(
       a query sees only the earlier keys of its own (contiguous) segment, so
       the state resets at each boundary and each segment equals a call of its
       own; the final state is the last segment's.
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
@@ -88,7 +89,7 @@ def chunk_eala(
     return _segmented(
         scaled_query, key, value, weights, segment_ids, initial_state, chunk_size=chunk_size,
         estimator=estimator, nonneg=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
-        precision=precision,
+        theta_solve=theta_solve, precision=precision,
     )
 
   # Anchor: the carried one if the state has keys, else this sequence's first valid key.
@@ -117,7 +118,7 @@ def chunk_eala(
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=bound, theta_scale=theta_scale,
-        fixed_theta=fixed_theta,
+        fixed_theta=fixed_theta, theta_solve=theta_solve,
     )
     state = recurrent.accumulate(state, k, v, w, precision=precision)
     return state, (output, aux.theta, aux.entropy_target)
@@ -190,7 +191,7 @@ def segment_anchors(key: Array, weights: Array, segment_ids: Array) -> tuple[Arr
 
 
 def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *, chunk_size,
-               estimator, nonneg, theta_scale, fixed_theta, precision):
+               estimator, nonneg, theta_scale, fixed_theta, theta_solve, precision):
   """:func:`chunk_eala` for packed sequences (inputs already masked and float32)."""
   batch, length = key.shape[:-3], key.shape[-3]
   segment_ids = jnp.broadcast_to(jnp.asarray(segment_ids), (*batch, length))
@@ -232,7 +233,7 @@ def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *,
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=nonneg, theta_scale=theta_scale,
-        fixed_theta=fixed_theta,
+        fixed_theta=fixed_theta, theta_solve=theta_solve,
     )
     # The state after the chunk is its last segment's.
     last = segment[..., -1]

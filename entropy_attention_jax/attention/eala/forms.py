@@ -67,7 +67,8 @@ def linear_weight_attention(
     segment_ids: optional `[batch..., length]` packed-sequence ids (causal).
     initial_state: optional :class:`EalaState` to continue from (causal).
     needs_state: return the final state (causal).
-    **options: `estimator`, `nonneg`, `scale`, `theta_scale`, `fixed_theta`.
+    **options: `estimator`, `nonneg`, `scale`, `theta_scale`, `fixed_theta`,
+      `theta_solve`.
 
   Returns:
     `(output, aux, final_state)`; final_state is None unless the causal

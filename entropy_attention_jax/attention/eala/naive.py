@@ -30,6 +30,7 @@ def naive_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     precision: PrecisionLike = None,
 ) -> tuple[Array | None, Array, theta_lib.EalaAux]:
   """EALA with the weights formed explicitly.
@@ -42,7 +43,7 @@ def naive_eala(
     causal: query `i` sees keys `j ≤ i` only.
     segment_ids: optional integer `[batch..., kv_len]` (`q_len == kv_len`):
       a query sees only keys of its own segment (packed sequences).
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
@@ -102,8 +103,11 @@ def naive_eala(
       )
     radius = jnp.where(count > 0, radius, 0.0)  # no visible key: no bound
     bound = theta_lib.nonneg_theta_bound(query * tau, per_query(radius))
+  if not estimator.needs_third_moment:  # as the linear-time forms, which lack κ₃ then
+    moments = moments._replace(third_cumulant=None)
   theta = theta_lib.solve_theta(
-      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta
+      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+      theta_solve=theta_solve,
   )
   weights = jnp.where(
       visible, (1.0 + per_query(theta)[..., None] * centred) / norm[..., None], 0.0
