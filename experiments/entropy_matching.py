@@ -25,7 +25,7 @@ verdicts on the issue's targets. Draws the MAE per kind.
 
 Runs are cached under `--runs` (default `<out>/runs`, see `_runs.py`): an
 interrupted run resumes, `--cached-only` tabulates what has finished. With
-`--lock PATH` each training run holds that file lock (`flock`) while it trains.
+`--lock PATH` the runs of each seed hold that file lock (`flock`) while they train.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def main(argv=None) -> None:
   parser.add_argument("--out", default=None, help="directory for tables (CSV/MD/JSON) and the figure")
   parser.add_argument("--runs", default=None, help="run directory root (default <out>/runs)")
   parser.add_argument("--data-dir", default=None, help="where the task is built (default <runs>/tfds)")
-  parser.add_argument("--lock", default=None, help="file lock held while each run trains")
+  parser.add_argument("--lock", default=None, help="file lock held while each seed's runs train")
   parser.add_argument("--cached-only", action="store_true", help="tabulate finished runs only")
   args = parser.parse_args(argv)
 
@@ -205,19 +205,19 @@ def main(argv=None) -> None:
   mae: dict[str, dict[int, float]] = {k: {} for k in kinds}
   layers: dict[str, list[dict]] = {k: [] for k in kinds}
   for seed in seeds:  # seed-major: partial results stay balanced across kinds
-    for label in kinds:
-      if args.cached_only:
-        metrics = _runs.cached_metrics(root, DATASET, label, seed)
-        if metrics is None:
-          continue
-      else:
-        with held(args.lock):
+    # One lock hold per seed (all kinds, a few minutes), not per run: fewer waits.
+    with held(None if args.cached_only else args.lock):
+      for label in kinds:
+        if args.cached_only:
+          metrics = _runs.cached_metrics(root, DATASET, label, seed)
+          if metrics is None:
+            continue
+        else:
           metrics = _runs.train_cached(
               DATASET, label, seed, root=root, overlays=(),
               overrides=overrides(label, task, data_dir, epochs),
           )
-      mae[label][seed] = metrics["mae"]
-      with held(args.lock):
+        mae[label][seed] = metrics["mae"]
         layers[label].append(weight_closeness(_runs.run_dir(root, DATASET, label, seed)))
 
   # ---- table 1: MAE per kind

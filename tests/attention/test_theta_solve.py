@@ -144,3 +144,29 @@ def test_layer_accepts_theta_solve():
   )
   out = layer(jnp.ones((1, 7, 16)) * jnp.arange(7.0)[None, :, None] / 7)
   assert out.shape == (1, 7, 16) and np.all(np.isfinite(np.asarray(out)))
+
+
+def test_theta_solve_reaches_the_model_config_and_the_cli_overrides():
+  from entropy_attention_jax import training
+  from entropy_attention_jax.models import ELinFormer, ELinFormerConfig
+
+  config = training.get_config(
+      "synthetic_traffic", overlays=["tiny"],
+      overrides=["model.attention_options.theta_solve=fourth_order"],
+  )
+  assert config.model["attention_options"] == {"theta_solve": "fourth_order"}
+  model = ELinFormer(
+      ELinFormerConfig(num_nodes=3, in_steps=4, out_steps=2, tod_embedding_dim=0,
+                       dow_embedding_dim=0, adaptive_embedding_dim=0, input_embedding_dim=8,
+                       num_heads=2, num_temporal_layers=1, num_spatial_layers=1,
+                       attention_options={"theta_solve": "fourth_order"}),
+      rngs=nnx.Rngs(0),
+  )
+  out = model(jnp.ones((1, 4, 3, 3)) * jnp.arange(3.0), deterministic=True)
+  assert np.all(np.isfinite(np.asarray(out)))
+  with pytest.raises(ValueError, match="theta_solve must be one of"):
+    ELinFormer(ELinFormerConfig(num_nodes=3, in_steps=4, out_steps=2, input_embedding_dim=8,
+                                tod_embedding_dim=0, dow_embedding_dim=0,
+                                adaptive_embedding_dim=0, num_heads=2,
+                                attention_options={"theta_solve": "cubic"}),
+               rngs=nnx.Rngs(0))(jnp.ones((1, 4, 3, 3)), deterministic=True)
