@@ -63,7 +63,7 @@ KINDS: dict[str, tuple[str, dict]] = {
 QUICK_KINDS = ("softmax", "uniform", "eala4-cumulant3", "linear")
 
 # The task and a model that trains on it in ~20 s of CPU (2 cores).
-TASK = {"nodes": 40, "days": 4, "parents": 1, "max_delay": 3, "codes": 4, "seed": 0}
+TASK = {"nodes": 32, "days": 5, "parents": 1, "max_delay": 3, "codes": 4, "seed": 0}
 QUICK_TASK = {"nodes": 8, "days": 1, "parents": 1, "max_delay": 3, "codes": 2, "seed": 0}
 MODEL = {
     "model.window_normalization": "none", "model.input_embedding_dim": 16,
@@ -71,7 +71,7 @@ MODEL = {
     "model.adaptive_embedding_dim": 0, "model.feed_forward_dim": 32, "model.num_heads": 2,
     "model.num_temporal_layers": 1, "model.num_spatial_layers": 1, "model.dropout_rate": 0.0,
     "data.in_steps": 12, "data.out_steps": 3,
-    "train.batch_size": 8, "train.epochs": 5, "train.patience": 10, "train.loss": "mae",
+    "train.batch_size": 8, "train.epochs": 6, "train.patience": 10, "train.loss": "mae",
     "train.mask_zeros": False, "optim.learning_rate": 3e-3, "optim.milestones": (100,),
 }
 
@@ -181,7 +181,7 @@ def main(argv=None) -> None:
   parser.add_argument("--quick", action="store_true", help="CI-sized: 4 kinds, 2 seeds, tiny task")
   parser.add_argument("--seeds", type=int, default=None, help="seeds per kind (default 5; 2 quick)")
   parser.add_argument("--kinds", default=None, help="comma-separated labels (default: all)")
-  parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 5; 1 quick)")
+  parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 6; 1 quick)")
   parser.add_argument("--out", default=None, help="directory for tables (CSV/MD/JSON) and the figure")
   parser.add_argument("--runs", default=None, help="run directory root (default <out>/runs)")
   parser.add_argument("--data-dir", default=None, help="where the task is built (default <runs>/tfds)")
