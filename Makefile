@@ -18,12 +18,12 @@ DEMO_TRAIN = $(PY) -m entropy_attention_jax train --dataset synthetic_traffic \
 	--data-dir $(DEMO_DATA) --preset small \
 	--spatial-attention $(ATTENTION) --temporal-attention $(ATTENTION)
 
-.PHONY: test test-fast demo demo-long bench experiments experiments-quick clean
+.PHONY: test test-fast docs demo demo-long bench experiments experiments-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -31,6 +31,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m 'not slow'
+
+# The API reference from the docstrings, with docs/*.md, into build/docs/
+# (index.html); warnings are errors. Sphinx comes with the `docs` extra (in `dev`).
+docs: $(STAMP)
+	rm -rf build/docs
+	$(PY) -m sphinx -b html -q -W --keep-going docs build/docs
+	@echo "API reference: build/docs/index.html"
 
 demo: $(STAMP)
 	$(DEMO_TRAIN) --workdir $(DEMO_DIR)/$(ATTENTION) --epochs $(DEMO_EPOCHS)

@@ -4,6 +4,11 @@ The pure functions (entropy estimators, attention kinds), the Flax layer
 `EntropyLinearAttention` and the ELinFormer forecaster are re-exported here;
 data loading and training live in `entropy_attention_jax.data` and
 `entropy_attention_jax.training` and are imported on demand.
+
+Importing this package loads only JAX and NumPy: the Flax names
+(`EntropyLinearAttention`, `ELinFormer`, `ELinFormerConfig`) are resolved on
+first access (PEP 562), so the pure functions work with the core install and
+the layers need the `nn` extra.
 """
 
 from entropy_attention_jax.attention import ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS
@@ -15,6 +20,7 @@ from entropy_attention_jax.attention import chunk_eala as chunk_eala
 from entropy_attention_jax.attention import eala_attention as eala_attention
 from entropy_attention_jax.attention import eala_step as eala_step
 from entropy_attention_jax.attention import get_attention_fn as get_attention_fn
+from entropy_attention_jax.attention import init_eala_state as init_eala_state
 from entropy_attention_jax.attention import init_linear_state as init_linear_state
 from entropy_attention_jax.attention import init_state as init_state
 from entropy_attention_jax.attention import linear_attention as linear_attention
@@ -26,11 +32,30 @@ from entropy_attention_jax.entropy import ESTIMATORS as ESTIMATORS
 from entropy_attention_jax.entropy import EntropyEstimator as EntropyEstimator
 from entropy_attention_jax.entropy import approx_entropy as approx_entropy
 from entropy_attention_jax.entropy import softmax_entropy as softmax_entropy
-from entropy_attention_jax.models import ELinFormer as ELinFormer
-from entropy_attention_jax.models import ELinFormerConfig as ELinFormerConfig
-from entropy_attention_jax.nn import EntropyLinearAttention as EntropyLinearAttention
 
 __version__ = "0.1.0"
+
+# Names that need Flax, by the module that defines them; see `__getattr__`.
+_LAZY: dict[str, str] = {
+    "ELinFormer": "entropy_attention_jax.models",
+    "ELinFormerConfig": "entropy_attention_jax.models",
+    "EntropyLinearAttention": "entropy_attention_jax.nn",
+}
+
+
+def __getattr__(name: str):
+  """Imports the Flax-backed names on first use (PEP 562)."""
+  if name in _LAZY:
+    import importlib  # pylint: disable=g-import-not-at-top
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # Later look-ups skip this function.
+    return value
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "ATTENTION_FUNCTIONS",
@@ -48,6 +73,7 @@ __all__ = [
     "eala_attention",
     "eala_step",
     "get_attention_fn",
+    "init_eala_state",
     "init_linear_state",
     "init_state",
     "linear_attention",

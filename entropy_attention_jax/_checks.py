@@ -142,6 +142,15 @@ def reject_bias(bias: Array | None, fn_name: str) -> None:
     )
 
 
+def check_causal_lengths(query: Array, key: Array, fn_name: str) -> None:
+  """Causal attention pairs query `i` with key `i`: the lengths must agree."""
+  if query.shape[-3] != key.shape[-3]:
+    raise ValueError(
+        f"{fn_name}: causal attention needs q_len == kv_len, got query"
+        f" {query.shape} and key {key.shape}."
+    )
+
+
 def resolve_scale(scale: float | None, head_dim: int) -> float:
   """The score scale τ; defaults to 1/√head_dim like dot-product attention."""
   return head_dim**-0.5 if scale is None else scale

@@ -46,7 +46,7 @@ def train_cached(
     label: names the variant (e.g. the attention kind); part of the work directory.
     seed: `train.seed`.
     root: where runs live.
-    overlays: config overlays (see `training.OVERLAYS`).
+    overlays: size overlays (see `training.SIZE_OVERLAYS`).
     overrides: dotted `key: value` overrides, applied after the overlays.
     verbose: print one line per run.
   """
@@ -75,15 +75,14 @@ def cached_metrics(root: str | pathlib.Path, dataset: str, label: str, seed: int
 
 
 def load_model(workdir: str | pathlib.Path, checkpoint: str = "best"):
-  """`(model, run)` of a trained run: the ELinFormer with its checkpoint's weights."""
-  run = training.open_run(workdir)
-  variables, _ = training.loop.restore_variables(run, checkpoint)
-  return run.model_def.merge(variables["params"], variables["fixed"]), run
+  """`(model, data)` of a trained run: its ELinFormer (eval mode) and its `ForecastingData`."""
+  loaded = training.load_model(workdir, checkpoint)
+  return loaded.model, training.load_data(loaded.config.data)
 
 
-def test_inputs(run, batches: int, batch_size: int = 16):
-  """The model inputs `x` of the first `batches` test batches of a run, as JAX arrays."""
-  for batch in itertools.islice(run.data.test.batches(batch_size), batches):
+def test_inputs(data, batches: int, batch_size: int = 16):
+  """The model inputs `x` of the first `batches` test batches, as JAX arrays."""
+  for batch in itertools.islice(data.test.batches(batch_size), batches):
     yield jnp.asarray(batch["x"])
 
 

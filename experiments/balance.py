@@ -31,10 +31,10 @@ THETA_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 def layer_entropies(workdir, *, batches: int = 2):
   """Per-layer normalised entropies and θ statistics over the first test batches."""
-  model, run = _runs.load_model(workdir)
+  model, data = _runs.load_model(workdir)
   model.eval()
   collected: dict[str, dict[str, list]] = {}
-  for x in _runs.test_inputs(run, batches):
+  for x in _runs.test_inputs(data, batches):
     _, diagnostics = capture_attention_diagnostics(model, x)
     for layer, values in diagnostics.items():
       for name, value in values.items():
@@ -42,7 +42,7 @@ def layer_entropies(workdir, *, batches: int = 2):
   rows = {}
   for layer, values in collected.items():
     exact = np.concatenate([x.ravel() for x in values["softmax_entropy"]])
-    length = _layer_length(layer, run)
+    length = _layer_length(layer, data)
     row = {"length": length, "softmax_entropy": float(exact.mean() / np.log(length))}
     if "entropy_target" in values:
       row["entropy_target"] = float(np.concatenate([x.ravel() for x in values["entropy_target"]]).mean() / np.log(length))
@@ -55,8 +55,8 @@ def layer_entropies(workdir, *, batches: int = 2):
   return rows
 
 
-def _layer_length(layer: str, run) -> int:
-  return run.data.in_steps if layer.startswith("temporal") else run.data.num_nodes
+def _layer_length(layer: str, data) -> int:
+  return data.in_steps if layer.startswith("temporal") else data.num_nodes
 
 
 def main(argv=None):

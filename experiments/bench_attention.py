@@ -165,15 +165,16 @@ def summary(records):
 def decode_benchmark(positions, *, heads, head_dim, budget_s):
   """Seconds per decoding step at each position: EALA state vs softmax over the prefix."""
   rows, records = [], []
-  step = jax.jit(attention.eala_step)
+  step = jax.jit(functools.partial(attention.eala_step, output_final_state=True))
   softmax = jax.jit(attention.softmax_attention)
   for position in positions:
     keys = jax.random.split(jax.random.key(position), 4)
     q, k, v = (jax.random.normal(key, (1, heads, head_dim)) for key in keys[:3])
     # A state that has absorbed `position` keys (its size does not depend on it).
     prefix = jax.random.normal(keys[3], (3, 1, position, heads, head_dim))
-    _, _, state = jax.jit(attention.chunk_eala)(prefix[0], prefix[1], prefix[2])
-    eala_s = bu.median_seconds(lambda: step(state, q, k, v), budget_s=budget_s)
+    chunked = jax.jit(functools.partial(attention.chunk_eala, output_final_state=True))
+    state = chunked(prefix[0], prefix[1], prefix[2]).final_state
+    eala_s = bu.median_seconds(lambda: step(q, k, v, initial_state=state), budget_s=budget_s)
     cache_k = jnp.concatenate([prefix[1], k[:, None]], 1)
     cache_v = jnp.concatenate([prefix[2], v[:, None]], 1)
     softmax_s = bu.median_seconds(lambda: softmax(q[:, None], cache_k, cache_v), budget_s=budget_s)

@@ -32,6 +32,10 @@ import jax
 
 import _bench_utils as bu
 from entropy_attention_jax import training
+from entropy_attention_jax.training.config import resolve
+from entropy_attention_jax.training.loop import build_run
+from entropy_attention_jax.training.sharding import pad_batch, shard_batch
+from entropy_attention_jax.training.steps import jit_train_step, make_train_step
 
 KINDS = ("eala", "softmax")
 BATCHES = (16, 8, 4, 2, 1)
@@ -50,13 +54,11 @@ def _config(nodes: int, days: int, kind: str, batch: int, data_dir: str, quick: 
 
 def _compile(config, data, workdir):
   """The run and its compiled training step (for the run's first batch shape)."""
-  run = training.build_run(training.resolve(config, data), data, workdir)
-  step = training.jit_train_step(
-      training.make_train_step(run.model_def, run.optimizer, data.scaler), run.mesh
-  )
+  run = build_run(resolve(config, data), data, workdir)
+  step = jit_train_step(make_train_step(run.model_def, run.optimizer, data.scaler), run.mesh)
   batch = next(data.train.batches(config.train.batch_size, drop_remainder=True))
   start = time.perf_counter()
-  batch = training.shard_batch(training.pad_batch(batch, run.train_rows), run.mesh)
+  batch = shard_batch(pad_batch(batch, run.train_rows), run.mesh)
   compiled = step.lower(run.initial_state, batch).compile()
   return run, compiled, time.perf_counter() - start
 
@@ -85,7 +87,7 @@ def _measure(
         train.batch_size, shuffle=True, seed=train.seed, epoch=epoch, drop_remainder=True
     ):
       t0, c0 = time.perf_counter(), time.process_time()
-      sharded = training.shard_batch(training.pad_batch(batch, run.train_rows), run.mesh)
+      sharded = shard_batch(pad_batch(batch, run.train_rows), run.mesh)
       state, measurements = compiled(state, sharded)
       float(measurements["loss"])  # the loop fetches the loss every step
       times.append(time.perf_counter() - t0)

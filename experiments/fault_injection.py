@@ -175,9 +175,12 @@ class Harness:
     import jax  # pylint: disable=g-import-not-at-top
 
     from entropy_attention_jax import training  # pylint: disable=g-import-not-at-top
+    from entropy_attention_jax.training.checkpoint import (  # pylint: disable=g-import-not-at-top
+        RunCheckpoints,
+    )
 
     run = training.open_run(workdir)
-    with training.RunCheckpoints(workdir, create=False) as checkpoints:
+    with RunCheckpoints(workdir, create=False) as checkpoints:
       state, progress = checkpoints.restore_latest(run.initial_state)
       best, best_progress = checkpoints.restore_best(run.initial_state)
     leaves = lambda tree: [np.asarray(x) for x in jax.tree.leaves(tree)]  # noqa: E731

@@ -31,10 +31,10 @@ from entropy_attention_jax.entropy import ESTIMATORS, approx_entropy, softmax_en
 
 def projected_queries_keys(workdir, *, batches: int = 2):
   """`{layer: (query, key)}` of every attention layer over the first test batches."""
-  model, run = _runs.load_model(workdir)
+  model, data = _runs.load_model(workdir)
   model.eval()
   collected: dict[str, dict[str, list]] = {}
-  for x in _runs.test_inputs(run, batches):
+  for x in _runs.test_inputs(data, batches):
     _, outputs = nnx.capture(model, nnx.Intermediate, method_outputs=nnx.Intermediate)(x)
     for path, variable in nnx.to_flat_state(outputs):
       if len(path) >= 2 and path[-2] in ("query", "key") and "attention" in path:

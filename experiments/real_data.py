@@ -56,6 +56,7 @@ DATASETS = ("chicago", "us_employment", "synthetic")
 # About 100 updates per epoch each: us_employment has few windows (but 148 series).
 BATCH_SIZES = {"chicago": 32, "us_employment": 8, "synthetic": 16}
 KINDS = ("softmax", "eala", "linear")
+DEFAULT_OUT = "results/real_data"
 
 
 def write_table(name: str, directory: pathlib.Path, quick: bool) -> tuple[pathlib.Path, dict[str, Any]]:
@@ -191,10 +192,10 @@ def main() -> None:
                       help=f"default per dataset: {BATCH_SIZES}")
   parser.add_argument("--set", dest="overrides", action="append", default=[], type=lambda t: t.split("=", 1),
                       metavar="KEY=VALUE", help="a config override for every run (repeatable)")
-  parser.add_argument("--preset", default="tiny", help="model overlay (training.OVERLAYS)")
+  parser.add_argument("--preset", default="tiny", help="model size overlay (training.SIZE_OVERLAYS)")
   parser.add_argument("--max-minutes", type=float, default=0.0,
                       help="per run (train.max_minutes; 0 = no limit: runs end by epochs or patience)")
-  parser.add_argument("--out", default="results/real_data")
+  parser.add_argument("--out", default=DEFAULT_OUT)
   parser.add_argument("--no-ets", action="store_true", help="skip AutoETS")
   parser.add_argument("--quick", action="store_true",
                       help="short tables, 1 seed, 2 epochs (a smoke test, not a result)")
@@ -204,7 +205,8 @@ def main() -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   if args.quick:
     args.seeds, args.epochs, args.max_minutes = args.seeds[:1], 2, 1.0
-    args.out = args.out.rstrip("/") + "_quick"
+    if args.out == DEFAULT_OUT:  # A given --out gets everything, as in every experiment.
+      args.out = args.out + "_quick"
   tables, all_records = [], []
   for name in args.datasets:
     path, options = write_table(name, pathlib.Path(args.out) / "tables", args.quick)

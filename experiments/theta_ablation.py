@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import _bench_utils as bu
-from entropy_attention_jax.attention import naive_eala
+from entropy_attention_jax.attention import eala_weights
 from entropy_attention_jax.entropy import ESTIMATORS, softmax_entropy
 
 SCALES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -36,11 +36,11 @@ def measure(length, scales, queries, head_dim, seed):
     key = jax.random.normal(k_key, (1, length, 2, head_dim))
     exact = np.swapaxes(np.asarray(softmax_entropy(query, key)), -1, -2)  # [1, heads, q]
     for name in sorted(ESTIMATORS):
-      _, free, aux = naive_eala(query, key, estimator=name)
+      free, aux = eala_weights(query, key, estimator=name)
       record = dict(scale=scale, estimator=name, theta=float(aux.theta.mean()),
                     negative_share=float((np.asarray(free) < 0).mean()))
       for bound in ("anchored", "centered"):
-        _, clamped, clamped_aux = naive_eala(query, key, estimator=name, nonneg=bound)
+        clamped, clamped_aux = eala_weights(query, key, estimator=name, nonneg=bound)
         record[f"{bound}_theta"] = float(clamped_aux.theta.mean())
         record[f"{bound}_entropy_gap"] = float(np.abs(entropy_of(np.asarray(clamped, np.float64)) - exact).mean())
       records.append(record)

@@ -1,7 +1,7 @@
 """θ solves against the exact entropy of the weights they produce (Gaussian scores).
 
 For L keys with i.i.d. Gaussian scores of sample spread exactly σ (head_dim 1,
-scale 1), EALA's weights `(1 + θ d_j)/L` are formed explicitly (`naive_eala`)
+scale 1), EALA's weights `(1 + θ d_j)/L` are formed explicitly (`eala_weights`)
 and their exact entropy compared with the exact softmax entropy of the same
 scores, on the rows whose weights are all ≥ 0 (elsewhere the entropy is not
 defined). Per (L, σ): share of such rows, mean t = θσ, and mean / max
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import _bench_utils as bu
-from entropy_attention_jax.attention import naive_eala
+from entropy_attention_jax.attention import eala_weights
 from entropy_attention_jax.entropy import softmax_entropy
 
 LENGTHS = (16, 64, 256)
@@ -52,7 +52,7 @@ def main(argv=None):
       query, key = gaussian_scores(length * 1000 + int(100 * sigma), length, sigma, args.draws)
       exact = np.asarray(softmax_entropy(query, key, scale=1.0), np.float64)[..., 0, 0]
       for estimator, solve in VARIANTS:
-        _, weights, aux = naive_eala(query, key, scale=1.0, estimator=estimator, theta_solve=solve)
+        weights, aux = eala_weights(query, key, scale=1.0, estimator=estimator, theta_solve=solve)
         w = np.asarray(weights, np.float64)[:, 0, 0]
         nonneg = np.all(w >= 0, -1)
         gap = np.abs(entropy(w) - exact)[nonneg]

@@ -1,17 +1,25 @@
 """Attention functions sharing Flax's `attention_fn` signature.
 
 Shapes follow `jax.nn.dot_product_attention`: `[batch..., length, heads, depth]`.
+The kinds on offer are the records of :mod:`.kinds` (:data:`ATTENTION_KINDS`);
+every form returns an :class:`AttentionResult` (output, aux, final_state).
 """
 
+from entropy_attention_jax.attention._common import AttentionResult as AttentionResult
 from entropy_attention_jax.attention.eala import EalaAux as EalaAux
 from entropy_attention_jax.attention.eala import EalaState as EalaState
 from entropy_attention_jax.attention.eala import chunk_eala as chunk_eala
 from entropy_attention_jax.attention.eala import eala_attention as eala_attention
 from entropy_attention_jax.attention.eala import eala_step as eala_step
+from entropy_attention_jax.attention.eala import eala_weights as eala_weights
+from entropy_attention_jax.attention.eala import init_eala_state as init_eala_state
 from entropy_attention_jax.attention.eala import init_state as init_state
 from entropy_attention_jax.attention.eala import naive_eala as naive_eala
 from entropy_attention_jax.attention.eala import parallel_eala as parallel_eala
 from entropy_attention_jax.attention.eala import recurrent_eala as recurrent_eala
+from entropy_attention_jax.attention.kinds import KINDS as ATTENTION_KINDS
+from entropy_attention_jax.attention.kinds import AttentionKind as AttentionKind
+from entropy_attention_jax.attention.kinds import get_kind as get_kind
 from entropy_attention_jax.attention.linear import LinearAttentionState as LinearAttentionState
 from entropy_attention_jax.attention.linear import elu_feature_map as elu_feature_map
 from entropy_attention_jax.attention.linear import init_linear_state as init_linear_state
@@ -27,6 +35,9 @@ from entropy_attention_jax.attention.taylor import taylor_attention as taylor_at
 
 __all__ = [
     "ATTENTION_FUNCTIONS",
+    "ATTENTION_KINDS",
+    "AttentionKind",
+    "AttentionResult",
     "EalaAux",
     "EalaState",
     "LinearAttentionState",
@@ -34,8 +45,11 @@ __all__ = [
     "chunk_eala",
     "eala_attention",
     "eala_step",
+    "eala_weights",
     "elu_feature_map",
     "get_attention_fn",
+    "get_kind",
+    "init_eala_state",
     "init_linear_state",
     "init_state",
     "linear_attention",

@@ -1,9 +1,9 @@
 """Plumbing shared by the attention functions: Flax's `attention_fn` keywords, masks,
-grouped heads, dropout and chunking."""
+grouped heads, dropout, chunking and the result every form returns."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,23 @@ import jax.numpy as jnp
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import grouping, masks
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PRNGKey
+
+
+class AttentionResult(NamedTuple):
+  """What every form returns (fla's contract, with the per-query diagnostics).
+
+  Attributes:
+    output: `[batch..., q_len, heads, v_dim]` (`[batch..., heads, v_dim]` for
+      one decoding step).
+    aux: per-query diagnostics (:class:`~.eala.EalaAux` for EALA and Taylor),
+      or None.
+    final_state: the recurrent state after the last key when
+      `output_final_state` was asked for (causal forms), else None.
+  """
+
+  output: Any
+  aux: Any = None
+  final_state: Any = None
 
 
 def resolve_dtype(dtype: Dtype | None, *arrays: Array) -> Any:
@@ -82,8 +99,8 @@ def dropout_keys(key_mask: Array | None, key: Array, rng: PRNGKey, rate: float,
 
 # The public arguments each linear-time kind hands to `linear_time_attention` unchanged.
 FRONT_END_ARGUMENTS = (
-    "bias", "mask", "key_padding_mask", "query_seq_lengths", "key_value_seq_lengths",
-    "mask_structure", "segment_ids", "initial_state", "output_final_state", "dropout_mode",
+    "bias", "mask", "causal", "is_causal", "key_padding_mask", "query_seq_lengths",
+    "key_value_seq_lengths", "mask_structure", "segment_ids", "initial_state", "output_final_state", "dropout_mode",
     "dropout_rate", "dropout_rng", "broadcast_dropout", "deterministic", "dtype",
 )
 
@@ -94,7 +111,7 @@ def front_end_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def linear_time_attention(
-    core: Callable[..., tuple[Array, Any, Any]],
+    core: Callable[..., AttentionResult],
     query: Array,
     key: Array,
     value: Array,
@@ -103,10 +120,11 @@ def linear_time_attention(
     bias: ArrayLike | None,
     mask: ArrayLike | None,
     causal: bool,
-    key_padding_mask: ArrayLike | None,
-    query_seq_lengths: ArrayLike | None,
-    key_value_seq_lengths: ArrayLike | None,
-    mask_structure: str | None,
+    is_causal: bool = False,
+    key_padding_mask: ArrayLike | None = None,
+    query_seq_lengths: ArrayLike | None = None,
+    key_value_seq_lengths: ArrayLike | None = None,
+    mask_structure: str | None = None,
     segment_ids: ArrayLike | None = None,
     initial_state: Any = None,
     output_final_state: bool = False,
@@ -117,7 +135,7 @@ def linear_time_attention(
     broadcast_dropout: bool = True,
     deterministic: bool = False,
     dtype: Dtype | None = None,
-) -> tuple[Array, Any, Any]:
+) -> AttentionResult:
   """The front end shared by the linear-time kinds (eala, taylor, linear, performer).
 
   Checks the inputs, turns the masks into key and query validity
@@ -132,10 +150,11 @@ def linear_time_attention(
       `[batch..., kv_heads, ...]` arrays.
     query, key, value: as the public function.
     stateful: whether `core` takes `initial_state` / returns a state.
+    causal, is_causal: Flax's two spellings of causal attention.
     Others: the public function's arguments.
 
   Returns:
-    `(output, aux, final_state)`: output `[batch..., q_len, heads, v_dim]` in
+    An :class:`AttentionResult`: output `[batch..., q_len, heads, v_dim]` in
     the result dtype, aux per query head, final_state per key head (None
     unless `output_final_state`).
 
@@ -146,13 +165,13 @@ def linear_time_attention(
   _checks.reject_bias(bias, fn_name)
   out_dtype = resolve_dtype(dtype, query, key, value)
   resolved = masks.resolve_mask(
-      mask, query, key, fn_name=fn_name, causal=causal, key_padding_mask=key_padding_mask,
+      mask, query, key, fn_name=fn_name, causal=causal or is_causal, key_padding_mask=key_padding_mask,
       query_seq_lengths=query_seq_lengths, key_value_seq_lengths=key_value_seq_lengths,
       mask_structure=mask_structure,
   )
   causal = resolved.causal
   if causal:
-    check_causal_lengths(query, key, fn_name)
+    _checks.check_causal_lengths(query, key, fn_name)
   wants_state = initial_state is not None or output_final_state
   if not causal and (wants_state or segment_ids is not None):
     raise ValueError(
@@ -198,7 +217,9 @@ def linear_time_attention(
   output = masks.zero_invalid_queries(output, resolved.query_mask)
   if dropping and dropout_mode == "output":
     output = dropout_output(output, dropout_rng, dropout_rate, broadcast_dropout)
-  return output.astype(out_dtype), aux, final_state if output_final_state else None
+  return AttentionResult(
+      output.astype(out_dtype), aux, final_state if output_final_state else None
+  )
 
 
 def sow(module: Any, name: str, value: Array) -> None:
@@ -228,15 +249,6 @@ def zero_rows_without_keys(output: Array, key_mask: Array | None, group: int = 1
   return jnp.where(has_keys, output, jnp.zeros((), output.dtype))
 
 
-def check_causal_lengths(query: Array, key: Array, fn_name: str) -> None:
-  """Causal attention pairs query `i` with key `i`: the lengths must agree."""
-  if query.shape[-3] != key.shape[-3]:
-    raise ValueError(
-        f"{fn_name}: causal attention needs q_len == kv_len, got query"
-        f" {query.shape} and key {key.shape}."
-    )
-
-
 def chunking(num_batch: int, length: int, chunk_size: int, edge: bool = False):
   """`(chunked, unchunked, chunk_size)` for `[batch..., length, *rest]` arrays.
 
@@ -261,3 +273,41 @@ def chunking(num_batch: int, length: int, chunk_size: int, edge: bool = False):
     return x[(slice(None),) * num_batch + (slice(0, length),)]
 
   return chunked, unchunked, chunk_size
+
+
+def chunked_scan(
+    body: Callable[..., tuple[Any, Any]],
+    init: Any,
+    inputs: tuple[Array, ...],
+    *,
+    num_batch: int,
+    chunk_size: int,
+    edge: tuple[bool, ...] = (),
+) -> tuple[Any, Any]:
+  """The chunked-parallel causal scan shared by the causal linear-time forms.
+
+  Cuts each `[batch..., length, *rest]` input into chunks (:func:`chunking`),
+  scans `body(carry, chunk_inputs, causal) -> (carry, chunk_outputs)` over
+  them, where `causal` is the `[chunk, chunk]` lower-triangular block mask,
+  and puts the outputs back into `[batch..., length, *rest]`.
+
+  Args:
+    body: the per-chunk step.
+    init: the carry before the first chunk.
+    inputs: arrays of one length (their first `num_batch` dims are batch dims).
+    num_batch: number of batch dims.
+    chunk_size: chunk length (clipped to the length).
+    edge: per input, pad the last chunk with the last row instead of zeros.
+
+  Returns:
+    `(final_carry, outputs)`, outputs a pytree of `[batch..., length, ...]`.
+  """
+  length = inputs[0].shape[num_batch]
+  chunked, unchunked, chunk_size = chunking(num_batch, length, chunk_size)
+  causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
+  edge = tuple(edge) + (False,) * (len(inputs) - len(edge))
+  final, outputs = jax.lax.scan(
+      lambda carry, xs: body(carry, xs, causal), init,
+      tuple(chunked(x, edge=e) for x, e in zip(inputs, edge)),
+  )
+  return final, jax.tree.map(unchunked, outputs)

@@ -94,10 +94,11 @@ def causal_kernel_attention(
     *,
     chunk_size: int = 64,
     eps: float = 1e-6,
-    initial_state: LinearAttentionState | None = None,
     segment_ids: Array | None = None,
+    initial_state: LinearAttentionState | None = None,
+    output_final_state: bool = False,
     precision: PrecisionLike = None,
-) -> tuple[Array, LinearAttentionState]:
+) -> _common.AttentionResult:
   """Causal :func:`kernel_attention`, chunked: query `i` sees keys `j ≤ i`.
 
   A `lax.scan` carries Σφ(k)vᵀ and Σφ(k) over earlier chunks; inside a chunk
@@ -111,23 +112,23 @@ def causal_kernel_attention(
     key_mask: optional boolean `[batch..., kv_heads, length]`.
     chunk_size: keys per chunk.
     eps: floor of the normaliser.
-    initial_state: sums to continue from (default: empty); with `segment_ids`
-      it continues the first segment.
     segment_ids: optional integer `[batch..., length]`: a query sees only the
       earlier keys of its own (contiguous) segment.
+    initial_state: sums to continue from (default: empty); with `segment_ids`
+      it continues the first segment.
+    output_final_state: also return the state after the last key.
     precision: einsum precision.
 
   Returns:
-    `(output, final_state)`: float32 `[batch..., length, heads, v_dim]` and the
-    :class:`LinearAttentionState` after the last key (the last segment's).
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output float32
+    `[batch..., length, heads, v_dim]`, no aux, and with `output_final_state`
+    the :class:`LinearAttentionState` after the last key (the last segment's).
   """
-  num_batch, length = key_features.ndim - 3, key_features.shape[-3]
+  num_batch = key_features.ndim - 3
   key_features = jnp.where(
       stats.key_weights(key_features, key_mask)[..., None] > 0, key_features, 0.0
   )
   value = stats.zero_invalid(value, key_mask).astype(jnp.float32)
-  chunked, unchunked, chunk_size = _common.chunking(num_batch, length, chunk_size)
-  causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
   heads, features = key_features.shape[-2:]
   if initial_state is None:
     initial_state = init_linear_state(key_features.shape[:-3], heads, features, value.shape[-1])
@@ -137,7 +138,7 @@ def causal_kernel_attention(
   else:
     segment_ids = jnp.zeros(key_features.shape[:-2], jnp.int32)
 
-  def body(carry, inputs):
+  def body(carry, inputs, causal):
     (key_value, key_sum), carried_segment = carry
     q, k, v, segment = inputs
     visible = causal
@@ -170,12 +171,13 @@ def causal_kernel_attention(
     return ((key_value, key_sum), carried_segment), output
 
   init = ((initial_state.key_value_sum, initial_state.key_sum), segment_ids[..., 0])
-  inputs = (
-      chunked(query_features), chunked(key_features), chunked(value),
-      chunked(segment_ids, edge=True),
+  (final, _), output = _common.chunked_scan(
+      body, init, (query_features, key_features, value, segment_ids),
+      num_batch=num_batch, chunk_size=chunk_size, edge=(False, False, False, True),
   )
-  (final, _), output = jax.lax.scan(body, init, inputs)
-  return unchunked(output), LinearAttentionState(*final)
+  return _common.AttentionResult(
+      output, None, LinearAttentionState(*final) if output_final_state else None
+  )
 
 
 def kernel_weights(
@@ -224,13 +226,13 @@ def linear_attention(
     key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
     value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
-      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths, mask_structure: as
+      :func:`~entropy_attention_jax.attention.eala_attention`.
     scale: multiplies the queries before the feature map; default 1 (the
       elu+1 kernel has no temperature in the original formulation).
     feature_map: elementwise positive map φ.
     eps: floor of the normaliser.
-    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    causal, is_causal: query `i` attends to keys `j ≤ i` (chunked form).
     segment_ids: integer `[batch..., length]`, packed sequences (causal).
     initial_state: a :class:`LinearAttentionState` to continue from (causal).
     output_final_state: also return the final state (causal).
@@ -254,15 +256,15 @@ def linear_attention(
         feature_map(stats.zero_invalid(key, key_mask).astype(jnp.float32)), value, key_mask,
     )
     if causal:
-      output, state = causal_kernel_attention(
-          *features, chunk_size=chunk_size, eps=eps, initial_state=initial_state,
-          segment_ids=segment_ids, precision=precision,
+      return causal_kernel_attention(
+          *features, chunk_size=chunk_size, eps=eps, segment_ids=segment_ids,
+          initial_state=initial_state, output_final_state=output_final_state,
+          precision=precision,
       )
-      return output, None, state
-    return kernel_attention(*features, eps=eps, precision=precision), None, None
+    return _common.AttentionResult(kernel_attention(*features, eps=eps, precision=precision))
 
   output, _, final_state = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      core, query, key, value, fn_name=fn_name,
       **_common.front_end_arguments(locals()),
   )
 

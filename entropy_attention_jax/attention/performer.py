@@ -158,14 +158,14 @@ def performer_attention(
     key: `[batch..., kv_len, kv_heads, head_dim]`; `kv_heads` divides `heads`.
     value: `[batch..., kv_len, kv_heads, v_dim]`.
     bias: must be None.
-    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths,
-      mask_structure: as :func:`~entropy_attention_jax.attention.eala_attention`.
+    mask, key_padding_mask, query_seq_lengths, key_value_seq_lengths, mask_structure: as
+      :func:`~entropy_attention_jax.attention.eala_attention`.
     features: ω `[num_features, head_dim]` from :func:`performer_features`.
     feature_key: PRNG key to draw ω when `features` is None.
     num_features: m, used with `feature_key`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     eps: floor of the normaliser.
-    causal / is_causal: query `i` attends to keys `j ≤ i` (chunked form).
+    causal, is_causal: query `i` attends to keys `j ≤ i` (chunked form).
     segment_ids: integer `[batch..., length]`, packed sequences (causal). No
       state goes in or out: the key stabiliser is per call.
     chunk_size: chunk length of the causal form.
@@ -188,18 +188,18 @@ def performer_attention(
     if causal:
       # The key stabiliser is one constant for all keys: it cancels per query,
       # so using every key's max leaks nothing across time.
-      output, _ = causal_kernel_attention(
+      output = causal_kernel_attention(
           query_features, key_features, value, key_mask, chunk_size=chunk_size, eps=eps,
           segment_ids=segment_ids, precision=precision,
-      )
+      ).output
     else:
       output = kernel_attention(
           query_features, key_features, value, key_mask, eps=eps, precision=precision
       )
-    return output, None, None
+    return _common.AttentionResult(output)
 
   output, _, _ = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, causal=causal or is_causal, stateful=False,
+      core, query, key, value, fn_name=fn_name, stateful=False,
       **_common.front_end_arguments(locals()),
   )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from entropy_attention_jax.attention import _common
+from entropy_attention_jax.attention.eala import forms
 from entropy_attention_jax.attention.eala.forms import linear_weight_attention
 from entropy_attention_jax.attention.eala.recurrent import EalaState
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, PRNGKey
@@ -34,6 +35,7 @@ def taylor_attention(
     initial_state: EalaState | None = None,
     output_final_state: bool = False,
     chunk_size: int = 64,
+    form: str | None = None,
     implementation: str | None = None,
     dropout_mode: str = "output",
     broadcast_dropout: bool = True,
@@ -52,17 +54,18 @@ def taylor_attention(
   """
   del module
   fn_name = "taylor_attention"
+  form = forms.resolve_form(form, implementation, fn_name)
 
   def core(query, key, value, *, key_mask, causal, segment_ids, initial_state):
     return linear_weight_attention(
-        query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
+        query, key, value, key_mask=key_mask, causal=causal, form=form,
         chunk_size=chunk_size, precision=precision, fn_name=fn_name, segment_ids=segment_ids,
-        initial_state=initial_state, needs_state=output_final_state, scale=scale,
+        initial_state=initial_state, output_final_state=output_final_state, scale=scale,
         fixed_theta=1.0,
     )
 
   output, _, final_state = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      core, query, key, value, fn_name=fn_name,
       **_common.front_end_arguments(locals()),
   )
 

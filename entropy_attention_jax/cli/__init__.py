@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from entropy_attention_jax._optional import MissingDependencyError
+
 # Modules providing `register(subparsers)`, in the order their commands are listed.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "entropy_attention_jax.cli.data",
@@ -33,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
-  return int(args.func(args) or 0)
+  try:
+    return int(args.func(args) or 0)
+  except MissingDependencyError as error:  # An extra (`train`, `data`) is not installed.
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return 1
 
 
 if __name__ == "__main__":

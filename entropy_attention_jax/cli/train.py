@@ -1,7 +1,7 @@
 """`train`, `evaluate` and `predict`: the forecaster from the command line.
 
     python -m entropy_attention_jax train --dataset NAME --workdir W [--epochs N]
-        [--spatial-attention KIND] [--temporal-attention KIND] [--preset small]
+        [--spatial-attention KIND] [--temporal-attention KIND] [--size small]
         [--set key=value ...] [--data-dir D] [--nodes N --days D --data-seed S]
     python -m entropy_attention_jax evaluate --workdir W [--checkpoint best|latest] [--split test]
     python -m entropy_attention_jax predict --workdir W --output P.csv|P.parquet|P.npz [--split test]
@@ -9,9 +9,9 @@
     python -m entropy_attention_jax forecast --workdir W --output F.csv|F.parquet [--file NEW.csv]
         [--checkpoint best|latest] [--plot F.png --plot-nodes a,b]
 
-The config is the dataset's preset, then each `--preset` overlay, then the
-`--set` overrides, then the explicit flags (`--epochs`, `--*-attention`,
-`--seed`, data options). `train` on a work directory that holds a run resumes
+The config is the dataset's preset, then each `--size` overlay (`--preset`,
+its former name, still works), then the `--set` overrides, then the explicit
+flags (`--epochs`, `--*-attention`, `--seed`, data options). `train` on a work directory that holds a run resumes
 it. Bad input prints one `error: ...` line to stderr and exits 1.
 """
 
@@ -157,14 +157,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   )
   train.add_argument("--epochs", type=int, default=None, help="maximum epochs (train.epochs)")
   train.add_argument("--seed", type=int, default=None, help="training seed (train.seed)")
+  # Read from the kind records; ELinFormerConfig checks the name (one message).
+  from entropy_attention_jax.attention.kinds import KINDS  # pylint: disable=g-import-not-at-top
+
   train.add_argument(
-      "--spatial-attention", default=None,
-      help="attention across nodes: eala, softmax, linear, performer, taylor",
+      "--spatial-attention", default=None, help="attention across nodes: " + ", ".join(KINDS),
   )
   train.add_argument("--temporal-attention", default=None, help="attention along time (as above)")
   train.add_argument(
-      "--preset", dest="presets", action="append", default=[], metavar="NAME",
-      help="overlay on the dataset's preset: small (CPU-sized model), tiny (smoke tests)",
+      "--size", "--preset", dest="presets", action="append", default=[], metavar="NAME",
+      help="model size overlay on the dataset's preset: small (CPU-sized model), tiny (smoke"
+      " tests); --preset is its former name (repeatable)",
   )
   train.add_argument(
       "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -14,6 +14,16 @@ Builders write `array_record` files with `tensorflow-datasets` and need no
 TensorFlow; see docs/data.md. This package imports no model code.
 """
 
+from entropy_attention_jax._optional import require as _require
+
+# One clear line, naming the extra, when a library of this package is missing.
+_require(
+    "tensorflow_datasets", "data",
+    "to build and read datasets (entropy_attention_jax.data)", "tensorflow-datasets",
+)
+_require("pandas", "data", "to read tables and calendars (entropy_attention_jax.data)")
+_require("scipy", "data", "for the synthetic road graph (entropy_attention_jax.data)")
+
 from entropy_attention_jax.data.builders.wide_table import read_table as read_table
 from entropy_attention_jax.data.calendar import TimeGrid as TimeGrid
 from entropy_attention_jax.data.calendar import default_window as default_window

@@ -321,15 +321,23 @@ def parse_time_grid(timestamps, source: str, *, timezone: str | None = None) -> 
       index = pd.DatetimeIndex(values)
     else:
       text = values.astype(str)
-      try:
-        index = pd.DatetimeIndex(pd.to_datetime(text, format="mixed"))
-      except ValueError as e:
-        if "mixed time" not in str(e).lower() and "timezone" not in str(e).lower():
-          raise
+      with warnings.catch_warnings():
+        # pandas 2 warns on offsets that change and returns objects; pandas 3 raises.
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+          parsed = pd.to_datetime(text, format="mixed")
+          mixed_offsets = parsed.dtype == object
+        except ValueError as e:
+          if "mixed time" not in str(e).lower() and "timezone" not in str(e).lower():
+            raise
+          mixed_offsets = True
+      if mixed_offsets:
         # Offsets that change (a DST switch in fixed-offset text): absolute
         # times, and each row's own offset for the wall clock.
         index = pd.DatetimeIndex(pd.to_datetime(text, format="mixed", utc=True))
         offsets = _utc_offsets_of_text(text.tolist(), source)
+      else:
+        index = pd.DatetimeIndex(parsed)
   except (TypeError, ValueError, OverflowError) as e:
     raise DataError(f"{source}: timestamps could not be parsed ({e}).") from None
   if index.tz is None and offsets is None and timezone is not None:

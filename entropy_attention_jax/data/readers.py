@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from entropy_attention_jax._optional import require
 from entropy_attention_jax.data.calendar import parse_time_grid
 from entropy_attention_jax.data.errors import DataError, MissingFileError
 from entropy_attention_jax.data.series import Series, SeriesInfo
@@ -226,6 +227,7 @@ def read_hdf_table(
 
   path = pathlib.Path(path)
   _require_file(path, name)
+  require("tables", "data", "to read HDF5 tables (METR-LA, PEMS-BAY)")
   try:
     with pd.HDFStore(path, mode="r") as store:
       tables = [k.lstrip("/") for k in store.keys()]
@@ -334,6 +336,8 @@ def read_wide_table(
   path = pathlib.Path(path)
   _require_file(path, name)
   kind = wide_table_format(path)
+  if kind != "csv":
+    require("pyarrow", "data", "to read Parquet tables")
   try:
     frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
   except Exception as e:  # The parsers raise many types.

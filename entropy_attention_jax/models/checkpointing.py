@@ -1,38 +1,51 @@
-"""Saving and restoring model state with Orbax.
+"""Saving and restoring model state with Orbax: one format for every model.
 
-A saved model is a directory holding the Orbax checkpoint of the model's whole
-NNX state (parameters, fixed variables such as Performer features, dropout RNG
-state) under ``state/`` and, for :class:`ELinFormer`, its configuration as
-``config.json`` — enough to rebuild the model with no other input::
+A model's variables split into ``{"params": nnx.Param state, "fixed": the
+other variables}`` (Performer features, ...; neither RNG streams nor sown
+intermediates). That dict, written with Orbax's standard checkpoint handler,
+is *the* model checkpoint: the training loop stores it as the best model
+(``W/best/<step>/model``) and :func:`save_model` stores it under
+``<directory>/model``, beside the model's RNG streams (``rngs/``, so that
+dropout continues exactly) and, for :class:`ELinFormer`, its configuration
+(``config.json``)::
 
   save_model("/tmp/run/model", model)
   model = restore_model("/tmp/run/model")             # ELinFormer from config.json
   model = restore_model("/tmp/run/model", template)   # any model of the same structure
+  model = restore_model("W/best/120", template)       # a training run's best model
 
-Restoring never initialises parameters: the template is built abstractly with
-`nnx.eval_shape`, split into graph and state, and merged with the restored
-arrays. The training loop's `CheckpointManager` (keep latest and best) stores
-the same `nnx.state` pytrees.
+A trained run is loaded with `entropy_attention_jax.training.load_model(W)`,
+which rebuilds the template from the run's config. Restoring never initialises
+parameters: the template is built abstractly with `nnx.eval_shape`, split, and
+merged with the restored arrays.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import nnx
 
 from entropy_attention_jax.models.elinformer import ELinFormer, ELinFormerConfig
 
-STATE_DIR = "state"
+MODEL_DIR = "model"
+RNGS_DIR = "rngs"
 CONFIG_FILE = "config.json"
+# What a checkpoint's "fixed" half leaves out: RNG streams and sown intermediates.
+_NOT_FIXED = nnx.Any(nnx.Param, nnx.RngState, nnx.Intermediate)
 
 
-def model_state(model: nnx.Module) -> nnx.State:
-  """The state a checkpoint holds: everything but sown intermediates."""
-  return nnx.state(model, nnx.Not(nnx.Intermediate))
+def model_variables(model: nnx.Module) -> dict[str, nnx.State]:
+  """``{"params", "fixed"}``: the state a model checkpoint holds."""
+  return {
+      "params": nnx.state(model, nnx.Param),
+      "fixed": nnx.state(model, nnx.Not(_NOT_FIXED)),
+  }
 
 
 def abstract_elinformer(config: ELinFormerConfig) -> ELinFormer:
@@ -43,7 +56,7 @@ def abstract_elinformer(config: ELinFormerConfig) -> ELinFormer:
 def save_model(
     directory: str | pathlib.Path, model: nnx.Module, *, overwrite: bool = False
 ) -> pathlib.Path:
-  """Saves `model`'s state (and an ELinFormer's config) under `directory`.
+  """Saves `model`'s variables, RNG streams (and an ELinFormer's config) under `directory`.
 
   Args:
     directory: target directory; created.
@@ -66,29 +79,44 @@ def save_model(
   if isinstance(config, ELinFormerConfig):
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2))
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(directory / STATE_DIR, model_state(model), force=overwrite)
+  checkpointer.save(directory / MODEL_DIR, model_variables(model), force=overwrite)
+  checkpointer.save(directory / RNGS_DIR, nnx.state(model, nnx.RngState), force=overwrite)
   checkpointer.wait_until_finished()
   return directory
 
 
-def load_config(directory: str | pathlib.Path) -> ELinFormerConfig:
-  """The :class:`ELinFormerConfig` saved beside a model."""
-  path = pathlib.Path(directory) / CONFIG_FILE
+def _load_model_config(directory: pathlib.Path) -> ELinFormerConfig:
+  path = directory / CONFIG_FILE
   if not path.is_file():
     raise FileNotFoundError(
-        f"load_config: no {CONFIG_FILE} in {directory}; it is written only for"
+        f"restore_model: no {CONFIG_FILE} in {directory}; it is written only for"
         " ELinFormer models. Pass a template model to restore_model instead."
     )
   return ELinFormerConfig.from_dict(json.loads(path.read_text()))
 
 
+def _abstract(tree: Any) -> Any:
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
+def _concrete(x: Any) -> Any:
+  # RNG state of an abstract template with no saved streams: seed 0, count 0.
+  if not isinstance(x, jax.ShapeDtypeStruct):
+    return x
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    return jnp.broadcast_to(jax.random.key(0), x.shape)
+  return jnp.zeros(x.shape, x.dtype)
+
+
 def restore_model(
     directory: str | pathlib.Path, template: nnx.Module | None = None
 ) -> nnx.Module:
-  """Restores a model saved by :func:`save_model`.
+  """Restores a model saved by :func:`save_model` (or a run's best checkpoint).
 
   Args:
-    directory: what :func:`save_model` wrote.
+    directory: what :func:`save_model` wrote, or a step directory of a
+      training run's ``W/best`` (its RNG streams are not stored: the
+      template's are kept).
     template: a model of the saved structure, concrete or abstract
       (``nnx.eval_shape(lambda: MyModel(..., rngs=nnx.Rngs(0)))``); only its
       structure, shapes and dtypes are used. None rebuilds an ELinFormer from
@@ -102,16 +130,22 @@ def restore_model(
     ValueError: the checkpoint does not fit the template.
   """
   directory = pathlib.Path(directory).absolute()
-  if not (directory / STATE_DIR).is_dir():
-    raise FileNotFoundError(f"restore_model: no saved state in {directory / STATE_DIR}.")
+  if not (directory / MODEL_DIR).is_dir():
+    raise FileNotFoundError(f"restore_model: no saved state in {directory / MODEL_DIR}.")
   if template is None:
-    template = abstract_elinformer(load_config(directory))
-  graphdef, state, rest = nnx.split(template, nnx.Not(nnx.Intermediate), ...)
-  abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+    template = abstract_elinformer(_load_model_config(directory))
+  graphdef, params, rngs, fixed, rest = nnx.split(
+      template, nnx.Param, nnx.RngState, nnx.Not(nnx.Intermediate), ...
+  )
+  target = _abstract({"params": params, "fixed": fixed})
   checkpointer = ocp.StandardCheckpointer()
-  _check_structure(checkpointer.metadata(directory / STATE_DIR), abstract_state, directory)
-  restored = checkpointer.restore(directory / STATE_DIR, abstract_state)
-  return nnx.merge(graphdef, restored, rest)
+  _check_structure(checkpointer.metadata(directory / MODEL_DIR), target, directory)
+  restored = checkpointer.restore(directory / MODEL_DIR, target)
+  if (directory / RNGS_DIR).is_dir():
+    rngs = checkpointer.restore(directory / RNGS_DIR, _abstract(rngs))
+  else:
+    rngs = jax.tree.map(_concrete, rngs)
+  return nnx.merge(graphdef, restored["params"], rngs, restored["fixed"], rest)
 
 
 def _stored_shape(x: jax.ShapeDtypeStruct) -> tuple[int, ...]:
@@ -121,17 +155,19 @@ def _stored_shape(x: jax.ShapeDtypeStruct) -> tuple[int, ...]:
   return tuple(x.shape)
 
 
-def _check_structure(metadata, abstract_state: nnx.State, directory: pathlib.Path) -> None:
+def _flat(tree: Any) -> dict[str, Any]:
+  """`{"params/a/b": leaf}`; each Variable is saved as {"value": array}: that key is dropped."""
+  return {
+      "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path
+               if str(getattr(k, "key", getattr(k, "name", k))) != "value"): leaf
+      for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+  }
+
+
+def _check_structure(metadata, target: dict[str, nnx.State], directory: pathlib.Path) -> None:
   """Compares saved paths and shapes with the template's, before reading arrays."""
-  saved = {
-      # Each Variable is saved as {"value": array}; drop that last key.
-      "/".join(str(getattr(k, "key", k)) for k in path[:-1]): tuple(leaf.shape)
-      for path, leaf in jax.tree_util.tree_flatten_with_path(metadata.item_metadata.tree)[0]
-  }
-  expected = {
-      "/".join(str(k) for k in path): _stored_shape(variable.get_value())
-      for path, variable in nnx.to_flat_state(abstract_state)
-  }
+  saved = {path: tuple(leaf.shape) for path, leaf in _flat(metadata.item_metadata.tree).items()}
+  expected = {path: _stored_shape(leaf) for path, leaf in _flat(target).items()}
   problems = [f"missing in the checkpoint: {p}" for p in sorted(expected.keys() - saved.keys())]
   problems += [f"not in the template: {p}" for p in sorted(saved.keys() - expected.keys())]
   problems += [

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.core import FrozenDict
 
-from entropy_attention_jax.attention import ATTENTION_FUNCTIONS
+from entropy_attention_jax.attention.kinds import get_kind
 from entropy_attention_jax.nn import AdaptiveEmbedding, PeriodicEmbedding, TransformerBlock
 from entropy_attention_jax.typing import Array
 
@@ -164,11 +164,7 @@ class ELinFormerConfig:
           f" sizes) must be divisible by num_heads={self.num_heads}."
       )
     for name in ("temporal_attention", "spatial_attention"):
-      if getattr(self, name) not in ATTENTION_FUNCTIONS:
-        raise ValueError(
-            f"ELinFormerConfig: unknown {name}={getattr(self, name)!r}; expected"
-            f" one of {sorted(ATTENTION_FUNCTIONS)}."
-        )
+      get_kind(getattr(self, name), "ELinFormerConfig", name)
     if self.window_normalization not in WINDOW_NORMALIZATIONS:
       raise ValueError(
           f"ELinFormerConfig: window_normalization must be one of {list(WINDOW_NORMALIZATIONS)},"

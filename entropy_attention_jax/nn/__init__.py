@@ -1,5 +1,10 @@
 """Flax NNX layers: attention with a selectable kind, blocks, embeddings, diagnostics."""
 
+from entropy_attention_jax._optional import require as _require
+
+# One clear line, naming the extra, when a library of this package is missing.
+_require("flax", "nn", "for the Flax layers (entropy_attention_jax.nn)")
+
 from entropy_attention_jax.nn.attention import EntropyLinearAttention as EntropyLinearAttention
 from entropy_attention_jax.nn.attention import PerformerFeatures as PerformerFeatures
 from entropy_attention_jax.nn.blocks import FeedForward as FeedForward

@@ -2,14 +2,14 @@
 
 The layer owns the projections, heads, output dropout and diagnostics; the
 attention itself is one of the pure functions in
-:data:`entropy_attention_jax.attention.ATTENTION_FUNCTIONS`, so swapping
+:data:`entropy_attention_jax.attention.ATTENTION_KINDS`, so swapping
 ``attention="eala"`` for ``"softmax"`` changes nothing else — not even the
 parameters (for a fixed seed the projection weights are identical).
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
 from typing import Any, Mapping
 
 import jax
@@ -17,37 +17,17 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.core import FrozenDict
 
-from entropy_attention_jax.attention import (
-    ATTENTION_FUNCTIONS,
-    attention_weights,
-    get_attention_fn,
-    performer_attention,
-    performer_features,
-)
-from entropy_attention_jax.attention.eala import init_state
-from entropy_attention_jax.attention.linear import elu_feature_map, init_linear_state
-from entropy_attention_jax.entropy import get_estimator, softmax_entropy
+from entropy_attention_jax.attention import attention_weights
+from entropy_attention_jax.attention.kinds import KINDS, AttentionKind, get_kind
+from entropy_attention_jax.attention.kinds._kind import CALL_ARGUMENTS
+from entropy_attention_jax.entropy import softmax_entropy
 from entropy_attention_jax.typing import Array, ArrayLike, Dtype, PrecisionLike, Shape
 
-# Keyword arguments of the attention functions that the layer sets itself.
-_LAYER_CONTROLLED = frozenset({
-    "bias", "mask", "causal", "is_causal", "broadcast_dropout", "dropout_rng",
-    "dropout_rate", "deterministic", "dtype", "precision", "module",
-    "features", "feature_key", "initial_state", "output_final_state",
-})
-# Options of the attention functions that do not shape the explicit weights
-# returned by `attention_weights` (numerical floors, kernel and chunk choices).
-_OUTPUT_ONLY_OPTIONS = frozenset({"eps", "implementation", "num_features", "chunk_size"})
-# Kinds whose causal form carries a recurrent state (decode mode).
-_STATEFUL_KINDS = frozenset({"eala", "taylor", "linear"})
-_DEFAULT_NUM_FEATURES = inspect.signature(performer_attention).parameters[
-    "num_features"
-].default
 DEFAULT_DIAGNOSTICS_MAX_LENGTH = 64
 
 
 class PerformerFeatures(nnx.Variable):
-  """Fixed random projections ω of Performer attention.
+  """Fixed random projections ω of Performer attention (a kind's fixed parameter).
 
   Drawn once at construction and never trained: a `Variable` that is not an
   `nnx.Param`, so optimisers and parameter counts skip it, while checkpoints
@@ -55,22 +35,22 @@ class PerformerFeatures(nnx.Variable):
   """
 
 
-def _check_options(kind: str, options: Mapping[str, Any]) -> None:
-  """Rejects options the kind's function does not take or the layer controls."""
-  parameters = inspect.signature(ATTENTION_FUNCTIONS[kind]).parameters
-  accepted = {
-      name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
-  } - _LAYER_CONTROLLED
+def _check_options(kind: AttentionKind, options: Mapping[str, Any]) -> None:
+  """Rejects options the kind does not take or the layer sets itself."""
+  accepted = set(kind.options)
   unknown = sorted(set(options) - accepted)
   if unknown:
-    controlled = sorted(set(unknown) & _LAYER_CONTROLLED)
+    controlled = CALL_ARGUMENTS | (
+        {kind.fixed.argument, *kind.fixed.replaces} if kind.fixed else set()
+    )
+    controlled = sorted(set(unknown) & controlled)
     hint = (
         f" {controlled} are set by the layer itself (constructor arguments or"
         " call arguments)." if controlled else ""
     )
     raise ValueError(
         f"EntropyLinearAttention: attention_options {unknown} do not apply to"
-        f" attention={kind!r}; it accepts {sorted(accepted)}.{hint}"
+        f" attention={kind.name!r}; it accepts {sorted(accepted)}.{hint}"
     )
 
 
@@ -110,7 +90,7 @@ class EntropyLinearAttention(nnx.Module):
     num_kv_heads: key/value heads (default `num_heads`); a divisor of
       `num_heads` gives grouped-query (1: multi-query) attention, each key
       head's statistics shared by its group of query heads.
-    attention: a name in :data:`~entropy_attention_jax.attention.ATTENTION_FUNCTIONS`
+    attention: a name in :data:`~entropy_attention_jax.attention.ATTENTION_KINDS`
       (``"eala"``, ``"softmax"``, ``"linear"``, ``"performer"``, ``"taylor"``).
     attention_options: keyword options of that kind's function, e.g.
       ``{"estimator": "gaussian_ensemble", "nonneg": True, "theta_scale": 1.0}``
@@ -171,17 +151,18 @@ class EntropyLinearAttention(nnx.Module):
           f"EntropyLinearAttention: num_kv_heads={num_kv_heads} must divide"
           f" num_heads={num_heads}."
       )
-    if attention not in ATTENTION_FUNCTIONS:
+    kind = get_kind(attention, "EntropyLinearAttention", "attention")
+    if causal and not kind.causal:
       raise ValueError(
-          f"EntropyLinearAttention: unknown attention={attention!r}; expected one"
-          f" of {sorted(ATTENTION_FUNCTIONS)}."
+          f"EntropyLinearAttention: attention={attention!r} has no causal form;"
+          f" causal kinds: {sorted(k.name for k in KINDS.values() if k.causal)}."
       )
     if not 0.0 <= dropout_rate < 1.0:
       raise ValueError(
           f"EntropyLinearAttention: dropout_rate must be in [0, 1), got {dropout_rate}."
       )
     options = dict(attention_options or {})
-    _check_options(attention, options)
+    _check_options(kind, options)
 
     self.num_heads = num_heads
     self.num_kv_heads = num_kv_heads
@@ -212,12 +193,11 @@ class EntropyLinearAttention(nnx.Module):
 
     # Drawn after the projections so that, for one seed, every kind gets the
     # same projection weights.
-    self.performer_features: PerformerFeatures | None = nnx.data(None)
-    if attention == "performer":
-      num_features = options.pop("num_features", _DEFAULT_NUM_FEATURES)
-      self.performer_features = PerformerFeatures(
-          performer_features(rngs.params(), num_features, self.head_dim)
-      )
+    if kind.fixed is not None:
+      drawn_from = {name: options.pop(name, kind.options[name]) for name in kind.fixed.options}
+      setattr(self, kind.fixed.attribute, PerformerFeatures(
+          kind.fixed.make(rngs.params(), self.head_dim, **drawn_from)
+      ))
     # Hashable, so the module's graph definition can be a static jit argument.
     self.attention_options = FrozenDict(options)
 
@@ -246,29 +226,25 @@ class EntropyLinearAttention(nnx.Module):
       ValueError: a kind without a recurrent state, or a non-causal layer.
     """
     del dtype
-    if self.attention not in _STATEFUL_KINDS or not self.causal:
+    kind = KINDS[self.attention]
+    if kind.init_state is None or not self.causal:
+      stateful = sorted(k.name for k in KINDS.values() if k.init_state is not None)
       raise ValueError(
           f"EntropyLinearAttention: decoding needs causal=True and a kind with a"
-          f" recurrent state ({sorted(_STATEFUL_KINDS)}), got attention="
+          f" recurrent state ({stateful}), got attention="
           f"{self.attention!r}, causal={self.causal}."
       )
-    batch = tuple(input_shape[:-2])
-    if self.attention == "linear":
-      feature_map = self.attention_options.get("feature_map", elu_feature_map)
-      features = jax.eval_shape(feature_map, jax.ShapeDtypeStruct((self.head_dim,), jnp.float32))
-      state = init_linear_state(batch, self.num_kv_heads, features.shape[-1], self.head_dim)
-    else:
-      estimator = get_estimator(self.attention_options.get("estimator", "cumulant2"))
-      state = init_state(
-          batch, self.num_kv_heads, self.head_dim, self.head_dim,
-          third_moment=self.attention == "eala" and estimator.needs_third_moment,
-      )
+    state = kind.init_state(
+        tuple(input_shape[:-2]), self.num_kv_heads, self.head_dim, self.head_dim,
+        self.attention_options,
+    )
     self.decode_state = nnx.Cache(state)
 
   def _kind_options(self) -> dict[str, Any]:
     options = dict(self.attention_options)
-    if self.performer_features is not None:
-      options["features"] = self.performer_features[...]
+    fixed = KINDS[self.attention].fixed
+    if fixed is not None:
+      options[fixed.argument] = getattr(self, fixed.attribute)[...]
     return options
 
   def __call__(
@@ -323,7 +299,7 @@ class EntropyLinearAttention(nnx.Module):
     key = self.key(inputs_k)
     value = self.value(inputs_v)
     options = self._kind_options()
-    attention_fn = get_attention_fn(self.attention, **options)
+    attention_fn = functools.partial(KINDS[self.attention].fn, **options)
     decode = self.decode if decode is None else decode
     if decode:
       if self.decode_state is None:
@@ -365,25 +341,23 @@ class EntropyLinearAttention(nnx.Module):
     if group > 1:  # the explicit diagnostics take one key head per query head
       key, value = (jnp.repeat(x, group, axis=-2) for x in (key, value))
     q_len, kv_len = query.shape[-3], key.shape[-3]
-    if self.attention == "eala":  # sows `theta` and `entropy_target`
+    kind = KINDS[self.attention]
+    if kind.sows:  # e.g. EALA's `theta` and `entropy_target`
       attention_fn(
           query, key, value, mask=mask, causal=self.causal, dtype=self.dtype,
           precision=self.precision, module=self,
       )
-    # `scale` of "linear" multiplies its queries; it is no softmax temperature.
-    scale = None if self.attention == "linear" else options.get("scale")
+    scale = options.get("scale") if kind.scale_is_temperature else None
     if not self.causal and _is_key_padding_mask(mask, q_len):
       self.sow(
           nnx.Intermediate, "softmax_entropy",
           softmax_entropy(query, key, mask=mask, scale=scale),
       )
-    # Only softmax's explicit weights know about causality (so far).
     if max(q_len, kv_len) <= self.diagnostics_max_length and (
-        not self.causal or self.attention == "softmax"
+        not self.causal or kind.causal_weights
     ):
       weight_options = {
-          name: value for name, value in options.items()
-          if name not in _OUTPUT_ONLY_OPTIONS and name != "scale"
+          name: value for name, value in options.items() if name in kind.weight_options
       }
       if self.causal:
         weight_options["causal"] = True

@@ -48,7 +48,8 @@ def capture_attention_diagnostics(
 
   Args:
     model: an NNX module containing :class:`EntropyLinearAttention` layers.
-    *args, **kwargs: the call's arguments.
+    *args: the call's positional arguments.
+    **kwargs: the call's keyword arguments.
 
   Returns:
     `(outputs, diagnostics)`: `diagnostics` maps each sowing layer's path
@@ -101,7 +102,7 @@ def summarize_attention_diagnostics(diagnostics: Diagnostics) -> dict[str, dict[
       :func:`capture_attention_diagnostics`.
 
   Returns:
-    `{layer: {statistic: value}}`.
+    ``{layer: {statistic: value}}``.
   """
 
   def flat(value) -> Array:

@@ -37,6 +37,7 @@ from entropy_attention_jax.training.workdir import check_fresh_start
 
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
+CHECKPOINT_KINDS: tuple[str, ...] = ("best", "latest")
 
 
 class CheckpointError(RuntimeError):
@@ -347,3 +348,29 @@ class RunCheckpoints:
     self._latest = self._best = None
     if failure is not None:
       raise failure
+
+
+def restore_model_variables(
+    workdir: str | pathlib.Path, target: TrainState, checkpoint: str = "best"
+) -> tuple[dict[str, Any], int]:
+  """`({"params", "fixed"}, step)` of a run's `"best"` or `"latest"` checkpoint.
+
+  Args:
+    workdir: the run's directory.
+    target: a state of the run's structure (shapes, dtypes, shardings).
+    checkpoint: which one.
+
+  Raises:
+    ValueError: unknown `checkpoint` kind.
+    CheckpointError: no such checkpoint, or it cannot be read.
+  """
+  if checkpoint not in CHECKPOINT_KINDS:
+    raise ValueError(f"checkpoint must be one of {list(CHECKPOINT_KINDS)}, got {checkpoint!r}.")
+  with RunCheckpoints(workdir, create=False) as checkpoints:
+    if checkpoint == "best":
+      variables, progress = checkpoints.restore_best(target)
+      return variables, progress.step
+    restored = checkpoints.restore_latest(target)
+  if restored is None:
+    raise CheckpointError(f"{pathlib.Path(workdir).absolute()}: no checkpoint to evaluate.")
+  return restored[0].model_variables, restored[1].step

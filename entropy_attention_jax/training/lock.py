@@ -97,8 +97,8 @@ class WorkdirLock:
       refused process prints.
     echo: where a note goes when a dead process's lock is taken over.
 
-  Raises (from :meth:`acquire`):
-    WorkdirBusyError: a live process holds the lock.
+  Raises:
+    WorkdirBusyError: (from :meth:`acquire`) a live process holds the lock.
     WorkdirError: the directory cannot be created or the lock file written
       (`workdir` is a file, read-only file system, no space, ...).
 

@@ -34,7 +34,11 @@ from entropy_attention_jax.models import ELinFormerConfig
 from entropy_attention_jax.training import baselines as baselines_lib
 from entropy_attention_jax.training import metrics as metrics_lib
 from entropy_attention_jax.training import predictions as predictions_lib
-from entropy_attention_jax.training.checkpoint import CheckpointError, RunCheckpoints
+from entropy_attention_jax.training.checkpoint import (
+    CheckpointError,
+    RunCheckpoints,
+    restore_model_variables,
+)
 from entropy_attention_jax.training.config import (
     ConfigError,
     DataConfig,
@@ -69,7 +73,6 @@ from entropy_attention_jax.training.workdir import (
 )
 
 Echo = Callable[[str], None]
-CHECKPOINT_KINDS: tuple[str, ...] = ("best", "latest")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
@@ -490,22 +493,13 @@ def evaluate_run(
 
 
 def restore_variables(run: Run, checkpoint: str) -> tuple[dict[str, Any], int]:
-  """`({"params", "fixed"}, step)` of the `"best"` or `"latest"` checkpoint.
+  """`({"params", "fixed"}, step)` of the run's `"best"` or `"latest"` checkpoint.
 
   Raises:
     ValueError: unknown `checkpoint` kind.
     CheckpointError: no such checkpoint, or it cannot be read.
   """
-  if checkpoint not in CHECKPOINT_KINDS:
-    raise ValueError(f"checkpoint must be one of {list(CHECKPOINT_KINDS)}, got {checkpoint!r}.")
-  with RunCheckpoints(run.workdir, create=False) as checkpoints:
-    if checkpoint == "best":
-      variables, progress = checkpoints.restore_best(run.initial_state)
-      return variables, progress.step
-    restored = checkpoints.restore_latest(run.initial_state)
-  if restored is None:
-    raise CheckpointError(f"{run.workdir}: no checkpoint to evaluate.")
-  return restored[0].model_variables, restored[1].step
+  return restore_model_variables(run.workdir, run.initial_state, checkpoint)
 
 
 def open_run(
@@ -560,7 +554,7 @@ def evaluate(
     echo: where the table goes.
 
   Returns:
-    `{"mae", "rmse", "mape", "horizons": {"3": {...}, ...}}` on the original
+    ``{"mae", "rmse", "mape", "horizons": {"3": {...}, ...}}`` on the original
     scale, MAPE in percent.
   """
   _check_split(split)

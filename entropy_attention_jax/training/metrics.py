@@ -128,7 +128,7 @@ def summarize(
       its scale), averaged over entries.
 
   Returns:
-    `{"mae", "rmse", "mape", "horizons": {"3": {"mae", "rmse", "mape"}, ...}}`
+    ``{"mae", "rmse", "mape", "horizons": {"3": {"mae", "rmse", "mape"}, ...}}``
     (+ `"nodes"`, `"mae_scaled"`), MAPE in percent; a metric with no valid
     target is None.
   """

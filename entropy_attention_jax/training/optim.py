@@ -10,14 +10,9 @@ that multiplies the rate by `decay_rate` at the start of each milestone epoch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import optax
 
-if TYPE_CHECKING:
-  from entropy_attention_jax.training.config import OptimConfig
-
-OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+from entropy_attention_jax.training.config.schema import OPTIMIZERS, OptimConfig
 
 
 def learning_rate_schedule(config: OptimConfig, steps_per_epoch: int) -> optax.Schedule:

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from entropy_attention_jax import data as data_lib
+from entropy_attention_jax._optional import require
 from entropy_attention_jax.training.sharding import pad_batch, shard_batch
 
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".pq")
@@ -62,6 +63,7 @@ def write_table(frame: Any, path: str | pathlib.Path) -> pathlib.Path:
   if path.suffix == ".csv":
     frame.to_csv(path, index=False)
   else:
+    require("pyarrow", "data", "to write Parquet tables")
     frame.to_parquet(path, index=False)
   return path
 

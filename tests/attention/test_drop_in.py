@@ -18,7 +18,7 @@ import entropy_attention_jax as eaj
 from entropy_attention_jax.attention import (
     eala_step,
     get_attention_fn,
-    init_state,
+    init_eala_state,
     naive_eala,
 )
 from tests.conftest import gaussian_qkv
@@ -94,10 +94,10 @@ def test_factorised_masks_equal_the_definition(causal, dtype):
   want, want_grads = with_grads(
       lambda q, k, v: naive_reference(q, k, v, key_valid=key_valid, query_valid=query_valid,
                                       causal=causal, nonneg=True), query, key, value)
-  fn = functools.partial(eaj.eala_attention, nonneg=True, implementation="linear")
+  fn = functools.partial(eaj.eala_attention, nonneg=True, form="linear")
   got = with_grads(lambda q, k, v: fn(q, k, v, mask=pairs).astype(jnp.float32), query, key, value)
   assert_close(got, (want, want_grads), dtype)
-  quadratic = eaj.eala_attention(query, key, value, mask=pairs, nonneg=True, implementation="quadratic")
+  quadratic = eaj.eala_attention(query, key, value, mask=pairs, nonneg=True, form="quadratic")
   assert_close(quadratic.astype(jnp.float32), want, dtype)
   # The explicit keywords say the same thing without a [q, kv] mask.
   keywords = eaj.eala_attention(
@@ -177,7 +177,7 @@ def test_grouped_query_heads_equal_the_definition_with_masks(dtype):
       estimator="gaussian_ensemble")
   mask = nnx.make_attention_mask(pad, pad)  # concrete (made outside the jitted function)
   fn = lambda q, k, v: eaj.eala_attention(
-      q, k, v, mask=mask, causal=True, implementation="linear",
+      q, k, v, mask=mask, causal=True, form="linear",
       estimator="gaussian_ensemble").astype(jnp.float32)
   assert_close(with_grads(fn, query, key, value), with_grads(reference, query, key, value), dtype)
 
@@ -235,10 +235,10 @@ def test_prefill_in_parallel_then_decode_with_eala_step():
   full = eaj.eala_attention(query, key, value, causal=True, nonneg=True)
   prompt, state = eaj.eala_attention(query[:, :6], key[:, :6], value[:, :6], causal=True,
                                      nonneg=True, output_final_state=True)
-  step = jax.jit(functools.partial(eala_step, nonneg=True))
+  step = jax.jit(functools.partial(eala_step, nonneg=True, output_final_state=True))
   outputs = [prompt]
   for t in range(6, 10):
-    state, out = step(state, query[:, t], key[:, t], value[:, t])
+    out, _, state = step(query[:, t], key[:, t], value[:, t], initial_state=state)
     outputs.append(out[:, None])
   np.testing.assert_allclose(jnp.concatenate(outputs, 1), full, atol=2e-5)
 
@@ -249,7 +249,7 @@ def test_state_options_are_checked():
     eaj.eala_attention(query, key, value, output_final_state=True)
   with pytest.raises(ValueError, match="carries no state"):
     eaj.eala_attention(query, key, value, causal=True, output_final_state=True,
-                       implementation="quadratic")
+                       form="quadratic")
 
 
 # --- Packed sequences -------------------------------------------------------------
@@ -280,7 +280,7 @@ def test_segment_ids_equal_the_definition_with_gradients(dtype):
                                               segment_ids=segments, nonneg=True)
   fn = lambda q, k, v: eaj.eala_attention(
       q, k, v, key_padding_mask=pad, causal=True, segment_ids=segments, nonneg=True,
-      implementation="linear", chunk_size=5).astype(jnp.float32)
+      form="linear", chunk_size=5).astype(jnp.float32)
   assert_close(with_grads(fn, query, key, value), with_grads(reference, query, key, value), dtype)
 
 

@@ -11,6 +11,7 @@ import pytest
 from entropy_attention_jax.attention import (
     attention_weights,
     eala_attention,
+    eala_weights,
     naive_eala,
     parallel_eala,
 )
@@ -32,10 +33,11 @@ def test_linear_time_output_equals_explicit_weights(estimator, nonneg, masked):
   query, key, value = gaussian_qkv(0, batch=(1,), v_dim=5, score_scale=2.0)
   key_mask = key_mask_of(np.arange(key.shape[-3]) % 3 != 2) if masked else None
   options = dict(estimator=estimator, nonneg=nonneg)
-  fast, fast_aux = jax.jit(functools.partial(parallel_eala, **options))(
+  fast, fast_aux, _ = jax.jit(functools.partial(parallel_eala, **options))(
       query, key, value, key_mask=key_mask)
-  reference, weights, ref_aux = jax.jit(functools.partial(naive_eala, **options))(
+  reference, ref_aux, _ = jax.jit(functools.partial(naive_eala, **options))(
       query, key, value, key_mask=key_mask)
+  weights, _ = eala_weights(query, key, key_mask=key_mask, **options)
   np.testing.assert_allclose(fast, reference, atol=2e-5)
   np.testing.assert_allclose(fast_aux.theta, ref_aux.theta, rtol=1e-3, atol=1e-5)
   # The reference really is the weights applied to the values.
@@ -81,13 +83,13 @@ def test_theta_is_one_where_cumulant2_is_unclamped():
   # H(w) ≈ log L − θ²σ²/2 and Ĥ = log L − σ²/2 give θ* = 1: in its own regime
   # the second-order EALA coincides with Taylor attention.
   query, key, value = gaussian_qkv(4, score_scale=0.5)
-  _, aux = parallel_eala(query, key, value)
+  aux = parallel_eala(query, key, value).aux
   np.testing.assert_allclose(aux.theta, 1.0, rtol=1e-4)
 
 
 def test_theta_shrinks_when_the_target_is_clamped():
   query, key, value = gaussian_qkv(5, kv_len=8, score_scale=20.0)
-  _, aux = parallel_eala(query, key, value)
+  aux = parallel_eala(query, key, value).aux
   assert float(aux.theta.max()) < 1.0
   np.testing.assert_array_equal(aux.entropy_target, 0.0)
 
@@ -269,21 +271,34 @@ def test_reference_entropy_helper_is_consistent():
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("options", [dict(), dict(nonneg=True, estimator="cumulant3")])
-def test_quadratic_and_linear_implementations_agree(causal, options):
+def test_quadratic_and_linear_forms_agree(causal, options):
   query, key, value = gaussian_qkv(23, q_len=20, kv_len=20, v_dim=5, score_scale=1.5)
   mask = jnp.asarray(np.arange(20) % 4 != 1)[None, None, None, :]
   outputs = {
-      form: eala_attention(query, key, value, mask=mask, causal=causal, implementation=form, **options)
+      form: eala_attention(query, key, value, mask=mask, causal=causal, form=form, **options)
       for form in ("linear", "quadratic")
   }
   np.testing.assert_allclose(outputs["quadratic"], outputs["linear"], atol=2e-5)
 
 
-def test_automatic_implementation_is_quadratic_only_for_short_sequences():
-  from entropy_attention_jax.attention.eala.forms import choose_implementation
+def test_automatic_form_is_quadratic_only_for_short_sequences():
+  from entropy_attention_jax.attention.eala.forms import choose_form
 
-  assert choose_implementation(None, 12, 12, 38, "f") == "quadratic"  # ELinFormer's time axis
-  assert choose_implementation(None, 170, 170, 38, "f") == "linear"  # its node axis
-  assert choose_implementation("linear", 12, 12, 38, "f") == "linear"
-  with pytest.raises(ValueError, match="implementation must be"):
-    choose_implementation("flash", 12, 12, 38, "f")
+  assert choose_form(None, 12, 12, 38, "f") == "quadratic"  # ELinFormer's time axis
+  assert choose_form(None, 170, 170, 38, "f") == "linear"  # its node axis
+  assert choose_form("linear", 12, 12, 38, "f") == "linear"
+  with pytest.raises(ValueError, match="form must be"):
+    choose_form("flash", 12, 12, 38, "f")
+
+
+@pytest.mark.parametrize("form", ["linear", "quadratic"])
+def test_released_implementation_spelling_still_picks_the_form(form):
+  query, key, value = gaussian_qkv(24, q_len=10, kv_len=10)
+  with pytest.warns(DeprecationWarning, match=f"form={form!r}"):
+    old = eala_attention(query, key, value, implementation=form)
+  np.testing.assert_array_equal(old, eala_attention(query, key, value, form=form))
+  with pytest.raises(ValueError, match="disagree"), pytest.warns(DeprecationWarning):
+    eala_attention(query, key, value, form="linear" if form == "quadratic" else "quadratic",
+                   implementation=form)
+  with pytest.raises(ValueError, match="implementation must be one of"):
+    eala_attention(query, key, value, implementation="cudnn")

@@ -10,10 +10,13 @@ import pytest
 
 from entropy_attention_jax.attention import (
     ATTENTION_FUNCTIONS,
+    AttentionResult,
+    EalaState,
     chunk_eala,
     eala_attention,
     eala_step,
     get_attention_fn,
+    init_eala_state,
     init_state,
     naive_eala,
     recurrent_eala,
@@ -39,7 +42,7 @@ def test_chunked_and_recurrent_forms_equal_the_explicit_weights(inputs, estimato
   query, key, value, key_mask = inputs
   options = dict(estimator=estimator, nonneg=nonneg)
   jitted = lambda f, **kw: jax.jit(functools.partial(f, **options, **kw))
-  reference, _, reference_aux = jitted(naive_eala, causal=True)(query, key, value, key_mask=key_mask)
+  reference, reference_aux, _ = jitted(naive_eala, causal=True)(query, key, value, key_mask=key_mask)
   for chunk_size in (1, 7, 64):
     output, aux, _ = jitted(chunk_eala, chunk_size=chunk_size)(query, key, value, key_mask=key_mask)
     np.testing.assert_allclose(output, reference, atol=2e-5, err_msg=f"chunk_size={chunk_size}")
@@ -100,20 +103,26 @@ def test_bfloat16_causal_is_finite():
 def test_decoding_step_by_step_under_jit_and_scan(inputs):
   query, key, value, key_mask = inputs
   full = eala_attention(query, key, value, causal=True, mask=key_mask[:, :, None, :])
-  step = jax.jit(chex.assert_max_traces(eala_step, n=1))
-  state = init_state((2,), 2, 8, 5)
+  @chex.assert_max_traces(n=1)
+  def step(q, k, v, *, key_mask, initial_state):
+    return eala_step(q, k, v, key_mask=key_mask, initial_state=initial_state, output_final_state=True)
+
+  step = jax.jit(step)
+  state = init_eala_state((2,), 2, 8, 5)
   outputs = []
   for t in range(LENGTH):
-    state, out = step(state, query[:, t], key[:, t], value[:, t], key_mask=key_mask[:, :, t])
+    out, _, state = step(query[:, t], key[:, t], value[:, t], key_mask=key_mask[:, :, t],
+                         initial_state=state)
     outputs.append(out)
   np.testing.assert_allclose(jnp.stack(outputs, 1), full, atol=2e-5)
   # The same through lax.scan.
   def body(state, xs):
     q, k, v, m = xs
-    return eala_step(state, q, k, v, key_mask=m)
+    out, _, state = eala_step(q, k, v, key_mask=m, initial_state=state, output_final_state=True)
+    return state, out
   time_major = lambda x: jnp.moveaxis(x, 1, 0)
   _, scanned = jax.lax.scan(
-      body, init_state((2,), 2, 8, 5),
+      body, init_eala_state((2,), 2, 8, 5),
       (time_major(query), time_major(key), time_major(value), jnp.moveaxis(key_mask, -1, 0)),
   )
   np.testing.assert_allclose(time_major(scanned), full, atol=2e-5)
@@ -121,30 +130,59 @@ def test_decoding_step_by_step_under_jit_and_scan(inputs):
 
 def test_chunked_prefill_then_decode(inputs):
   query, key, value, _ = inputs
-  chunked = jax.jit(functools.partial(chunk_eala, estimator="cumulant3", chunk_size=8))
-  step = jax.jit(functools.partial(eala_step, estimator="cumulant3"))
+  chunked = jax.jit(functools.partial(chunk_eala, estimator="cumulant3", chunk_size=8,
+                                      output_final_state=True))
+  step = jax.jit(functools.partial(eala_step, estimator="cumulant3", output_final_state=True))
   full, _, _ = chunked(query, key, value)
   split = 20
   _, _, prefill = chunked(query[:, :split], key[:, :split], value[:, :split])
   state = prefill
   for t in range(split, LENGTH):
-    state, out = step(state, query[:, t], key[:, t], value[:, t])
+    out, _, state = step(query[:, t], key[:, t], value[:, t], initial_state=state)
     np.testing.assert_allclose(out, full[:, t], atol=2e-5, err_msg=f"step {t}")
   rest, _, _ = chunked(query[:, split:], key[:, split:], value[:, split:], initial_state=prefill)
   np.testing.assert_allclose(rest, full[:, split:], atol=2e-5)
 
 
+def test_every_causal_form_has_the_same_contract(inputs):
+  query, key, value, _ = inputs
+  forms = {
+      "chunk_eala": functools.partial(chunk_eala, chunk_size=7),
+      "recurrent_eala": recurrent_eala,
+  }
+  for name, form in forms.items():
+    result = form(query, key, value)
+    assert isinstance(result, AttentionResult) and result.final_state is None, name
+    assert isinstance(form(query, key, value, output_final_state=True).final_state, EalaState)
+  result = naive_eala(query, key, value, causal=True)
+  assert isinstance(result, AttentionResult) and result.final_state is None
+  with pytest.raises(ValueError, match="carries no state"):
+    naive_eala(query, key, value, causal=True, output_final_state=True)
+  step = eala_step(query[:, 0], key[:, 0], value[:, 0], output_final_state=True)
+  np.testing.assert_allclose(step.output, chunk_eala(query[:, :1], key[:, :1], value[:, :1])[0][:, 0])
+  assert step.aux.theta.shape == (2, 2) and isinstance(step.final_state, EalaState)
+
+
+def test_old_call_orders_fail_or_warn_clearly():
+  with pytest.raises(TypeError, match="initial_state=state"):
+    eala_step(init_eala_state((2,), 2, 4, 4), *([jnp.ones((2, 2, 4))] * 3))
+  with pytest.warns(DeprecationWarning, match="init_eala_state"):
+    old = init_state((2,), 2, 4, 4)
+  chex.assert_trees_all_equal(old, init_eala_state((2,), 2, 4, 4))
+
+
 def test_state_is_a_pytree():
-  state = init_state((3,), 2, 4, 6, third_moment=True)
+  state = init_eala_state((3,), 2, 4, 6, third_moment=True)
   shapes = [x.shape for x in jax.tree.leaves(state)]
   assert (3, 2, 4, 4, 4) in shapes and len(shapes) == 8
-  assert len(jax.tree.leaves(init_state((3,), 2, 4, 6))) == 7
+  assert len(jax.tree.leaves(init_eala_state((3,), 2, 4, 6))) == 7
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda q, k, v: eala_step(init_state((2,), 2, 8, 8), q[:, 0], k[:, 0], v[:, 0], estimator="cumulant3"),
+        (lambda q, k, v: eala_step(q[:, 0], k[:, 0], v[:, 0], initial_state=init_eala_state((2,), 2, 8, 8),
+                                   estimator="cumulant3"),
          "third_moment=True"),
         (lambda q, k, v: eala_attention(q, k, v, causal=True, nonneg="centered"), "not a prefix statistic"),
         (lambda q, k, v: eala_attention(q, k[:, :5], v[:, :5], causal=True), "q_len == kv_len"),

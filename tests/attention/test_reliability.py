@@ -9,27 +9,27 @@ import numpy as np
 import pytest
 
 import entropy_attention_jax as eaj
-from entropy_attention_jax.attention import eala_step, get_attention_fn, init_state
+from entropy_attention_jax.attention import eala_step, get_attention_fn, init_eala_state
 from tests.conftest import gaussian_qkv
 
 OPTIONS = {"performer": dict(feature_key=jax.random.key(3), num_features=32)}
 
 
 @pytest.mark.parametrize("nonneg", [True, "centered"])
-@pytest.mark.parametrize("implementation", ["linear", "quadratic"])
-def test_nonneg_gradients_are_finite_at_zero_queries_and_keys(nonneg, implementation):
+@pytest.mark.parametrize("form", ["linear", "quadratic"])
+def test_nonneg_gradients_are_finite_at_zero_queries_and_keys(nonneg, form):
   zeros = jnp.zeros((1, 8, 2, 4))
-  fn = functools.partial(eaj.eala_attention, nonneg=nonneg, implementation=implementation)
+  fn = functools.partial(eaj.eala_attention, nonneg=nonneg, form=form)
   grads = jax.grad(lambda q, k: fn(q, k, zeros + 1).sum(), (0, 1))(zeros, zeros)
   chex.assert_tree_all_finite(grads)
 
 
-@pytest.mark.parametrize("implementation", ["linear", "quadratic"])
-def test_causal_nonneg_gradients_are_finite_at_zero_queries(implementation):
+@pytest.mark.parametrize("form", ["linear", "quadratic"])
+def test_causal_nonneg_gradients_are_finite_at_zero_queries(form):
   zeros = jnp.zeros((1, 8, 2, 4))
   key = jax.random.normal(jax.random.key(0), zeros.shape)
   grad = jax.grad(lambda q: eaj.eala_attention(
-      q, key, key, nonneg=True, causal=True, implementation=implementation).sum())(zeros)
+      q, key, key, nonneg=True, causal=True, form=form).sum())(zeros)
   chex.assert_tree_all_finite(grad)
 
 
@@ -53,15 +53,16 @@ def test_nan_in_masked_keys_and_values_does_not_leak(kind, causal):
 
 
 def test_nan_in_a_skipped_decoding_key_does_not_leak():
-  state = init_state(2, 2, 4, 3)
+  state = init_eala_state(2, 2, 4, 3)
   query, key, value = (jnp.ones((2, 2, d)) for d in (4, 4, 3))
-  state, _ = eala_step(state, query, key, value)
-  state, out = eala_step(state, query, key * jnp.nan, value * jnp.nan, key_mask=jnp.zeros((2, 2), bool))
+  state = eala_step(query, key, value, initial_state=state, output_final_state=True).final_state
+  out, _, state = eala_step(query, key * jnp.nan, value * jnp.nan, key_mask=jnp.zeros((2, 2), bool),
+                            initial_state=state, output_final_state=True)
   chex.assert_tree_all_finite((state, out))
 
 
-def test_init_state_takes_an_int_batch():
-  state = init_state(2, 3, 4, 5)
+def test_init_eala_state_takes_an_int_batch():
+  state = init_eala_state(2, 3, 4, 5)
   assert state.count.shape == (2, 3) and state.key_value_sum.shape == (2, 3, 4, 5)
 
 
@@ -74,11 +75,11 @@ def test_init_state_takes_an_int_batch():
     ],
 )
 def test_eala_step_names_the_state_when_inputs_do_not_match(shapes):
-  state = init_state((2,), 2, 4, 8)
+  state = init_eala_state((2,), 2, 4, 8)
   arrays = {name: jnp.ones(shapes.get(name, default)) for name, default in
             (("query", (2, 2, 4)), ("key", (2, 2, 4)), ("value", (2, 2, 8)))}
   with pytest.raises(ValueError, match=r"eala_step: .*(state|head_dim)"):
-    eala_step(state, arrays["query"], arrays["key"], arrays["value"])
+    eala_step(arrays["query"], arrays["key"], arrays["value"], initial_state=state)
 
 
 @pytest.mark.parametrize("estimator", ["exact", "cumulant2", "gaussian_ensemble", "cumulant3"])

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from entropy_attention_jax.attention import chunk_eala, eala_attention, naive_eala, parallel_eala
+from entropy_attention_jax.attention import (
+    chunk_eala, eala_attention, eala_weights, naive_eala, parallel_eala,
+)
 from entropy_attention_jax.attention.eala import recurrent_eala, theta as theta_lib
 from entropy_attention_jax.entropy import ScoreMoments
 from entropy_attention_jax.nn import EntropyLinearAttention
@@ -36,7 +38,7 @@ def weight_entropy(weights):
 
 def entropy_gaps(length, sigma, estimator, theta_solve, draws=400, seed=0):
   query, key = gaussian_scores(seed, length, sigma, draws)
-  _, weights, aux = naive_eala(
+  weights, aux = eala_weights(
       query, key, scale=1.0, estimator=estimator, theta_solve=theta_solve)
   exact = reference_entropy(reference_scores(query, key, scale=1.0))[..., 0, 0]
   gap = weight_entropy(weights)[..., 0, 0] - exact
@@ -93,13 +95,14 @@ def test_fourth_order_theta_solves_its_series(skew):
 def test_every_form_gives_the_same_fourth_order_attention(estimator):
   query, key, value = gaussian_qkv(3, batch=(1,), q_len=13, kv_len=13, score_scale=1.5)
   options = dict(estimator=estimator, theta_solve="fourth_order")
-  ref, _, ref_aux = naive_eala(query, key, value, **options)
-  fast, fast_aux = parallel_eala(query, key, value, **options)
-  np.testing.assert_allclose(fast, ref, atol=3e-5)
-  np.testing.assert_allclose(fast_aux.theta, ref_aux.theta, rtol=1e-3, atol=1e-5)
-  causal_ref, _, _ = naive_eala(query, key, value, causal=True, **options)
-  chunked, _, _ = chunk_eala(query, key, value, chunk_size=4, **options)
-  stepped, _, _ = recurrent_eala(query, key, value, **options)
+  ref = naive_eala(query, key, value, **options)
+  fast = parallel_eala(query, key, value, **options)
+  np.testing.assert_allclose(fast.output, ref.output, atol=3e-5)
+  np.testing.assert_allclose(fast.aux.theta, ref.aux.theta, rtol=1e-3, atol=1e-5)
+  fast = fast.output
+  causal_ref = naive_eala(query, key, value, causal=True, **options).output
+  chunked = chunk_eala(query, key, value, chunk_size=4, **options).output
+  stepped = recurrent_eala(query, key, value, **options).output
   np.testing.assert_allclose(chunked, causal_ref, atol=5e-5)
   np.testing.assert_allclose(stepped, causal_ref, atol=5e-5)
   second = eala_attention(query, key, value, estimator=estimator)

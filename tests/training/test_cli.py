@@ -21,7 +21,7 @@ def test_flags_override_presets_and_sets(tmp_path, capsys):
   np.savez(manual / "PEMS08.npz", data=pems_values("PEMS08"))
   data_dir = tmp_path / "tfds"
   assert main([
-      "train", "--dataset", "pems08", "--workdir", "unused", "--preset", "small",
+      "train", "--dataset", "pems08", "--workdir", "unused", "--size", "small",
       "--set", "train.epochs=9", "--epochs", "4", "--spatial-attention", "softmax",
       "--temporal-attention", "linear", "--seed", "3", "--data-dir", str(data_dir),
       "--manual-dir", str(manual), "--print-config",
@@ -50,6 +50,7 @@ def test_dataset_flags_become_builder_options(tmp_path, capsys):
     [
         (["--set", "train.epochs=many"], "train.epochs must be an integer, got 'many'"),
         (["--preset", "huge"], "unknown preset 'huge'"),
+        (["--size", "huge"], "unknown preset 'huge' (a model size overlay)"),
         (["--spatial-attention", "quadratic"], "unknown spatial_attention='quadratic'"),
     ],
 )

@@ -12,10 +12,9 @@ from entropy_attention_jax.training import (
     ConfigError,
     ExperimentConfig,
     get_config,
-    resolve,
     with_overrides,
 )
-from entropy_attention_jax.training.config import DATA_DERIVED_MODEL_FIELDS, differences
+from entropy_attention_jax.training.config import DATA_DERIVED_MODEL_FIELDS, differences, resolve
 
 from tests.training.conftest import tiny_config
 

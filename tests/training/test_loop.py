@@ -7,20 +7,23 @@ import pathlib
 import shutil
 import struct
 
+import jax
 import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
+from entropy_attention_jax.models import model_variables, restore_model
 from entropy_attention_jax.training import (
     CheckpointError,
     ExperimentConfig,
     IncompatibleRunError,
     evaluate,
+    load_model,
     predict,
     read_metrics_log,
-    resolve,
     train,
 )
+from entropy_attention_jax.training.config import resolve
 
 from tests.training.conftest import tiny_config
 from tests.training.test_losses_metrics import staeformer_metrics
@@ -189,6 +192,31 @@ def test_missing_latest_checkpoints_are_an_error(trained_run, data_dir, tmp_path
   shutil.rmtree(workdir / "checkpoints")
   with pytest.raises(CheckpointError, match="has a best checkpoint .* but no latest one"):
     train(tiny_config(data_dir), workdir, show_progress=False, echo=lambda _: None)
+
+
+def test_load_model_gives_the_predictions_of_predict(trained_run, tiny_data, tmp_path):
+  workdir, result, _ = trained_run
+  loaded = load_model(workdir)
+  assert loaded.step == result["step"]
+  assert loaded.config == ExperimentConfig.from_dict(
+      json.loads((workdir / "config.json").read_text())
+  )
+  with np.load(predict(workdir, tmp_path / "test.npz")) as archive:
+    expected = archive["predictions"]
+  forward = jax.jit(lambda x: loaded.scaler.inverse_transform(loaded.model(x)))
+  batch_size = loaded.config.train.resolved_eval_batch_size
+  predictions = np.concatenate([forward(b["x"]) for b in tiny_data.test.batches(batch_size)])
+  # Equal up to float32 rounding: `predict` runs another XLA program (sharded, padded batches).
+  np.testing.assert_allclose(predictions, expected, rtol=1e-6, atol=1e-4)
+  # The same format as save_model's: restore_model reads a run's best checkpoint.
+  best = next((workdir / "best").iterdir())
+  restored = restore_model(best, loaded.model)
+  jax.tree.map(np.testing.assert_array_equal,
+               model_variables(restored), model_variables(loaded.model))
+  latest = load_model(workdir, checkpoint="latest")
+  assert latest.step == 80
+  with pytest.raises(ValueError, match="checkpoint must be one of"):
+    load_model(workdir, checkpoint="final")
 
 
 def test_not_a_run(tmp_path):

@@ -6,14 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from entropy_attention_jax.training import (
-    error_sums,
-    forecasting_loss,
-    format_table,
-    summarize,
-    target_mask,
-)
-from entropy_attention_jax.training.metrics import add_sums
+from entropy_attention_jax.training.losses import forecasting_loss, target_mask
+from entropy_attention_jax.training.metrics import add_sums, error_sums, format_table, summarize
 
 B, T, N = 5, 12, 4
 

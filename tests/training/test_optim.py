@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from entropy_attention_jax.training import OptimConfig, learning_rate_schedule, make_optimizer
+from entropy_attention_jax.training import OptimConfig
+from entropy_attention_jax.training.optim import learning_rate_schedule, make_optimizer
 
 LR, WD, EPS = 0.1, 0.01, 1e-8
 

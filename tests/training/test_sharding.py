@@ -6,8 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from entropy_attention_jax.training import data_mesh, pad_batch, shard_batch
-from entropy_attention_jax.training.sharding import batch_sharded, padded_batch_size
+from entropy_attention_jax.training.sharding import (
+    batch_sharded,
+    data_mesh,
+    pad_batch,
+    padded_batch_size,
+    shard_batch,
+)
 
 
 def test_pad_batch_repeats_the_last_row_and_marks_padding_invalid():

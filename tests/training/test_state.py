@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from entropy_attention_jax.training import Progress
-from entropy_attention_jax.training.state import EarlyStopping
+from entropy_attention_jax.training.state import EarlyStopping, Progress
 
 
 def test_early_stopping_counts_epochs_without_a_lower_mae():

@@ -10,18 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from entropy_attention_jax.training import (
-    Progress,
-    RunCheckpoints,
-    build_run,
-    evaluate_split,
+from entropy_attention_jax.training.checkpoint import RunCheckpoints
+from entropy_attention_jax.training.config import resolve
+from entropy_attention_jax.training.loop import build_run, evaluate_split
+from entropy_attention_jax.training.sharding import pad_batch, shard_batch
+from entropy_attention_jax.training.state import Progress
+from entropy_attention_jax.training.steps import (
     jit_eval_step,
     jit_train_step,
     make_predict_step,
     make_train_step,
-    pad_batch,
-    resolve,
-    shard_batch,
 )
 
 from tests.training.conftest import tiny_config

@@ -17,13 +17,16 @@ from typing import Any
 
 from entropy_attention_jax.attention import _common
 from entropy_attention_jax.attention.eala.chunk import chunk_eala as chunk_eala
+from entropy_attention_jax.attention.eala import forms
 from entropy_attention_jax.attention.eala.forms import linear_weight_attention
+from entropy_attention_jax.attention.eala.naive import eala_weights as eala_weights
 from entropy_attention_jax.attention.eala.naive import naive_eala as naive_eala
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.attention.eala.theta import EalaAux as EalaAux
 from entropy_attention_jax.attention.eala.parallel import parallel_eala as parallel_eala
 from entropy_attention_jax.attention.eala.recurrent import EalaState as EalaState
 from entropy_attention_jax.attention.eala.recurrent import eala_step as eala_step
+from entropy_attention_jax.attention.eala.recurrent import init_eala_state as init_eala_state
 from entropy_attention_jax.attention.eala.recurrent import init_state as init_state
 from entropy_attention_jax.attention.eala.recurrent import recurrent_eala as recurrent_eala
 from entropy_attention_jax.entropy import estimators
@@ -52,6 +55,7 @@ def eala_attention(
     initial_state: EalaState | None = None,
     output_final_state: bool = False,
     chunk_size: int = 64,
+    form: str | None = None,
     implementation: str | None = None,
     dropout_mode: str = "output",
     broadcast_dropout: bool = True,
@@ -127,11 +131,15 @@ def eala_attention(
       (causal only), e.g. the final state of the previous chunk.
     output_final_state: also return the state after the last key (causal).
     chunk_size: chunk length of the causal form (memory `O(chunk²)` per head).
-    implementation: ``"linear"`` (key statistics, `O(kv_len)`),
-      ``"quadratic"`` (materialised weights) or None: the cheaper for these
-      sizes — quadratic only when `q_len · kv_len < (q_len + kv_len) ·
-      head_dim`, i.e. sequences shorter than about the head dimension, and
-      never when a state goes in or out. Both compute the same function.
+    form: ``"linear"`` (key statistics, `O(kv_len)`), ``"quadratic"``
+      (materialised weights) or None: the cheaper for these sizes — quadratic
+      only when `q_len · kv_len < (q_len + kv_len) · head_dim`, i.e. sequences
+      shorter than about the head dimension, and never when a state goes in or
+      out. Both compute the same function.
+    implementation: as in `jax.nn.dot_product_attention`, the backend: None or
+      ``"xla"`` (the only one EALA has). The released spelling
+      ``implementation="linear"`` / ``"quadratic"`` still works, with a
+      DeprecationWarning, as `form`.
     dropout_mode: what `dropout_rate > 0` drops, since the weights are never
       formed: ``"output"`` (inverted dropout on the attention output entries)
       or ``"keys"`` (whole keys before the statistics; the weights renormalise
@@ -162,17 +170,18 @@ def eala_attention(
   """
   fn_name = "eala_attention"
   theta_lib.check_theta_solve(theta_solve, fn_name)
+  form = forms.resolve_form(form, implementation, fn_name)
 
   def core(query, key, value, *, key_mask, causal, segment_ids, initial_state):
     return linear_weight_attention(
-        query, key, value, key_mask=key_mask, causal=causal, implementation=implementation,
+        query, key, value, key_mask=key_mask, causal=causal, form=form,
         chunk_size=chunk_size, precision=precision, fn_name=fn_name, segment_ids=segment_ids,
-        initial_state=initial_state, needs_state=output_final_state, estimator=estimator,
+        initial_state=initial_state, output_final_state=output_final_state, estimator=estimator,
         nonneg=nonneg, scale=scale, theta_scale=theta_scale, theta_solve=theta_solve,
     )
 
   output, aux, final_state = _common.linear_time_attention(
-      core, query, key, value, fn_name=fn_name, causal=causal or is_causal,
+      core, query, key, value, fn_name=fn_name,
       **_common.front_end_arguments(locals()),
   )
 

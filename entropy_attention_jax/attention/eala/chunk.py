@@ -34,10 +34,11 @@ def chunk_eala(
     fixed_theta: float | None = None,
     theta_solve: str = "second_order",
     chunk_size: int = 64,
-    initial_state: recurrent.EalaState | None = None,
     segment_ids: Array | None = None,
+    initial_state: recurrent.EalaState | None = None,
+    output_final_state: bool = False,
     precision: PrecisionLike = None,
-) -> tuple[Array, theta_lib.EalaAux, recurrent.EalaState]:
+) -> _common.AttentionResult:
   """Causal entropy-equality linear attention, chunked-parallel.
 
   Query `i` attends to the valid keys `j ≤ i`; its row equals non-causal EALA
@@ -49,33 +50,31 @@ def chunk_eala(
     value: `[batch..., length, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, length]`.
     chunk_size: keys per chunk (any length works; the last chunk is padded).
-    initial_state: prefix state to continue from (e.g. a prompt's); with
-      `segment_ids` it continues the first segment.
     segment_ids: optional integer `[batch..., length]` for packed sequences:
       a query sees only the earlier keys of its own (contiguous) segment, so
       the state resets at each boundary and each segment equals a call of its
       own; the final state is the last segment's.
+    initial_state: prefix state to continue from (e.g. a prompt's); with
+      `segment_ids` it continues the first segment.
+    output_final_state: also return the state after the last key.
     estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
-    `(output, aux, final_state)`: float32 `[batch..., length, heads, v_dim]`,
-    :class:`~.theta.EalaAux`, and the state after the last key (for decoding on with
-    :func:`~entropy_attention_jax.attention.eala.recurrent.eala_step`).
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output float32
+    `[batch..., length, heads, v_dim]`, aux :class:`~.theta.EalaAux`, and with
+    `output_final_state` the state after the last key (for decoding on with
+    :func:`~entropy_attention_jax.attention.eala.recurrent.eala_step`), else None.
   """
   fn_name = "chunk_eala"
   if chunk_size < 1:
     raise ValueError(f"{fn_name}: chunk_size must be >= 1, got {chunk_size}.")
-  if query.shape[-3] != key.shape[-3]:
-    raise ValueError(
-        f"{fn_name}: causal attention needs q_len == kv_len, got query {query.shape}"
-        f" and key {key.shape}."
-    )
+  _checks.check_causal_lengths(query, key, fn_name)
   estimator = estimators.get_estimator(estimator)
   bound = theta_lib.resolve_nonneg(nonneg, True, fn_name)
-  batch, length, heads = key.shape[:-3], key.shape[-3], key.shape[-2]
+  batch, heads = key.shape[:-3], key.shape[-2]
   if initial_state is None:
-    initial_state = recurrent.init_state(
+    initial_state = recurrent.init_eala_state(
         batch, heads, key.shape[-1], value.shape[-1], third_moment=estimator.needs_third_moment
     )
   recurrent.check_state(initial_state, estimator, fn_name)
@@ -86,12 +85,27 @@ def chunk_eala(
   value = value.astype(jnp.float32) * weights[..., None]
   scaled_query = query.astype(jnp.float32) * tau
   if segment_ids is not None:
-    return _segmented(
+    final_state, (output, theta, target) = _segmented(
         scaled_query, key, value, weights, segment_ids, initial_state, chunk_size=chunk_size,
         estimator=estimator, nonneg=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
-        theta_solve=theta_solve, precision=precision,
+        theta_solve=theta_solve,
+        precision=precision,
     )
+  else:
+    final_state, (output, theta, target) = _unsegmented(
+        scaled_query, key, key_mask, value, weights, initial_state, chunk_size=chunk_size,
+        estimator=estimator, nonneg=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+        theta_solve=theta_solve,
+        precision=precision,
+    )
+  return _common.AttentionResult(
+      output, theta_lib.EalaAux(theta, target), final_state if output_final_state else None
+  )
 
+
+def _unsegmented(scaled_query, key, key_mask, value, weights, initial_state, *, chunk_size,
+                 estimator, nonneg, theta_scale, fixed_theta, theta_solve, precision):
+  """:func:`chunk_eala` of one sequence (inputs already masked and float32)."""
   # Anchor: the carried one if the state has keys, else this sequence's first valid key.
   anchor = jnp.where(
       (initial_state.count > 0)[..., None], initial_state.anchor,
@@ -100,10 +114,7 @@ def chunk_eala(
   initial_state = initial_state._replace(anchor=anchor)
   anchored = (key.astype(jnp.float32) - anchor[..., None, :, :]) * weights[..., None]
 
-  chunked, unchunked, chunk_size = _common.chunking(len(batch), length, chunk_size)
-  causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
-
-  def body(state, inputs):
+  def body(state, inputs, causal):
     q, k, v, w = inputs
     carried = recurrent.sums_from_state(state, q, precision=precision)
     scores = jnp.where(causal, jnp.einsum("...ihd,...jhd->...hij", q, k, precision=precision), 0.0)
@@ -117,16 +128,16 @@ def chunk_eala(
         running_norm, precision,
     )
     output, aux = prefix.attend_from_prefix_sums(
-        sums, q, estimator=estimator, nonneg=bound, theta_scale=theta_scale,
+        sums, q, estimator=estimator, nonneg=nonneg, theta_scale=theta_scale,
         fixed_theta=fixed_theta, theta_solve=theta_solve,
     )
     state = recurrent.accumulate(state, k, v, w, precision=precision)
     return state, (output, aux.theta, aux.entropy_target)
 
-  final_state, (output, theta, target) = jax.lax.scan(
-      body, initial_state, tuple(chunked(x) for x in (scaled_query, anchored, value, weights))
+  return _common.chunked_scan(
+      body, initial_state, (scaled_query, anchored, value, weights),
+      num_batch=key.ndim - 3, chunk_size=chunk_size,
   )
-  return unchunked(output), theta_lib.EalaAux(unchunked(theta), unchunked(target)), final_state
 
 
 def _block_sums(carried, scores, k, v, block_count, running, running_norm, precision):
@@ -205,11 +216,9 @@ def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *,
   )
   anchored = (key.astype(jnp.float32) - anchors) * weights[..., None]
 
-  chunked, unchunked, chunk_size = _common.chunking(len(batch), length, chunk_size)
-  causal = jnp.tril(jnp.ones((chunk_size, chunk_size), bool))
   empty = jax.tree.map(jnp.zeros_like, initial_state)
 
-  def body(carry, inputs):
+  def body(carry, inputs, causal):
     state, carried_segment = carry
     q, k, v, w, segment, anchor = inputs
     # Queries continuing the carried segment see the carried state; in the block,
@@ -248,11 +257,9 @@ def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *,
     )
     return (state, last), (output, aux.theta, aux.entropy_target)
 
-  inputs = (
-      chunked(scaled_query), chunked(anchored), chunked(value), chunked(weights),
-      chunked(segment_ids, edge=True), chunked(anchors, edge=True),
+  (final_state, _), outputs = _common.chunked_scan(
+      body, (initial_state, segment_ids[..., 0]),
+      (scaled_query, anchored, value, weights, segment_ids, anchors),
+      num_batch=len(batch), chunk_size=chunk_size, edge=(False,) * 4 + (True, True),
   )
-  (final_state, _), (output, theta, target) = jax.lax.scan(
-      body, (initial_state, segment_ids[..., 0]), inputs
-  )
-  return unchunked(output), theta_lib.EalaAux(unchunked(theta), unchunked(target)), final_state
+  return final_state, outputs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
+from entropy_attention_jax.attention._common import AttentionResult
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.entropy import estimators, stats
 from entropy_attention_jax.typing import Array, PrecisionLike
@@ -20,7 +21,61 @@ from entropy_attention_jax.typing import Array, PrecisionLike
 def naive_eala(
     query: Array,
     key: Array,
-    value: Array | None = None,
+    value: Array,
+    *,
+    key_mask: Array | None = None,
+    causal: bool = False,
+    segment_ids: Array | None = None,
+    estimator: str | estimators.EntropyEstimator = "cumulant2",
+    nonneg: bool | str = False,
+    scale: float | None = None,
+    theta_scale: float = 1.0,
+    fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
+    initial_state: None = None,
+    output_final_state: bool = False,
+    precision: PrecisionLike = None,
+) -> AttentionResult:
+  """EALA with the weights formed explicitly.
+
+  Args:
+    query: `[batch..., q_len, heads, head_dim]`.
+    key: `[batch..., kv_len, heads, head_dim]`.
+    value: `[batch..., kv_len, heads, v_dim]`.
+    key_mask: optional boolean `[batch..., heads, kv_len]`.
+    causal: query `i` sees keys `j ≤ i` only.
+    segment_ids: optional integer `[batch..., kv_len]` (`q_len == kv_len`):
+      a query sees only keys of its own segment (packed sequences).
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
+      :func:`~entropy_attention_jax.attention.eala_attention`.
+    initial_state, output_final_state: taken for the common contract of the
+      forms; the materialised form carries no state, so they must be None and
+      False (use :func:`~.chunk.chunk_eala` for a state).
+
+  Returns:
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output
+    float32 `[batch..., q_len, heads, v_dim]`, aux :class:`~.theta.EalaAux`,
+    no final state. The weights themselves: :func:`eala_weights`.
+
+  Raises:
+    ValueError: a state asked for.
+  """
+  if initial_state is not None or output_final_state:
+    raise ValueError(
+        "naive_eala: the materialised form carries no state; use chunk_eala or"
+        " recurrent_eala for initial_state / output_final_state."
+    )
+  output, _, aux = _materialised(
+      query, key, value, key_mask=key_mask, causal=causal, segment_ids=segment_ids,
+      estimator=estimator, nonneg=nonneg, scale=scale, theta_scale=theta_scale,
+      fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
+  )
+  return AttentionResult(output, aux)
+
+
+def eala_weights(
+    query: Array,
+    key: Array,
     *,
     key_mask: Array | None = None,
     causal: bool = False,
@@ -32,25 +87,26 @@ def naive_eala(
     fixed_theta: float | None = None,
     theta_solve: str = "second_order",
     precision: PrecisionLike = None,
-) -> tuple[Array | None, Array, theta_lib.EalaAux]:
-  """EALA with the weights formed explicitly.
+) -> tuple[Array, theta_lib.EalaAux]:
+  """The EALA weights themselves, `O(q_len · kv_len)` (diagnostics, plots, tests).
 
-  Args:
-    query: `[batch..., q_len, heads, head_dim]`.
-    key: `[batch..., kv_len, heads, head_dim]`.
-    value: optional `[batch..., kv_len, heads, v_dim]`.
-    key_mask: optional boolean `[batch..., heads, kv_len]`.
-    causal: query `i` sees keys `j ≤ i` only.
-    segment_ids: optional integer `[batch..., kv_len]` (`q_len == kv_len`):
-      a query sees only keys of its own segment (packed sequences).
-    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
-      :func:`~entropy_attention_jax.attention.eala_attention`.
+  Args: as :func:`naive_eala`, without `value`.
 
   Returns:
-    `(output, weights, aux)`: output `[batch..., q_len, heads, v_dim]` (None
-    without `value`), weights `[batch..., heads, q_len, kv_len]` (zero on keys
-    a query does not see) and :class:`~.theta.EalaAux`.
+    `(weights, aux)`: float32 `[batch..., heads, q_len, kv_len]` (zero on
+    keys a query does not see) and :class:`~.theta.EalaAux`.
   """
+  _, weights, aux = _materialised(
+      query, key, None, key_mask=key_mask, causal=causal, segment_ids=segment_ids,
+      estimator=estimator, nonneg=nonneg, scale=scale, theta_scale=theta_scale,
+      fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
+  )
+  return weights, aux
+
+
+def _materialised(query, key, value, *, key_mask, causal, segment_ids, estimator, nonneg,
+                  scale, theta_scale, fixed_theta, theta_solve, precision):
+  """`(output or None, weights, aux)` from the explicit score matrix."""
   estimator = estimators.get_estimator(estimator)
   bound_kind = theta_lib.resolve_nonneg(nonneg, causal, "naive_eala")
   tau = _checks.resolve_scale(scale, query.shape[-1])
@@ -107,7 +163,7 @@ def naive_eala(
     moments = moments._replace(third_cumulant=None)
   theta = theta_lib.solve_theta(
       entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
-      theta_solve=theta_solve,
+      theta_solve=theta_solve
   )
   weights = jnp.where(
       visible, (1.0 + per_query(theta)[..., None] * centred) / norm[..., None], 0.0

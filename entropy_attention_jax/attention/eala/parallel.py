@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
+from entropy_attention_jax.attention._common import AttentionResult
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.entropy import estimators, stats
 from entropy_attention_jax.typing import Array, PrecisionLike
@@ -48,7 +49,7 @@ def parallel_eala(
     fixed_theta: float | None = None,
     theta_solve: str = "second_order",
     precision: PrecisionLike = None,
-) -> tuple[Array, theta_lib.EalaAux]:
+) -> AttentionResult:
   """Non-causal entropy-equality linear attention, linear in `kv_len`.
 
   Args:
@@ -65,8 +66,9 @@ def parallel_eala(
     precision: einsum precision.
 
   Returns:
-    `(output, aux)`: float32 `[batch..., q_len, heads, v_dim]` and
-    :class:`~.theta.EalaAux`. Heads with no valid key give zeros.
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output
+    float32 `[batch..., q_len, heads, v_dim]` (zeros for heads with no valid
+    key), aux :class:`~.theta.EalaAux`, no final state (non-causal).
   """
   estimator = estimators.get_estimator(estimator)
   bound_kind = theta_lib.resolve_nonneg(nonneg, False, "parallel_eala")
@@ -96,7 +98,7 @@ def parallel_eala(
     else:
       anchor = theta_lib.first_valid_key(key, key_mask)
       radius = anchored_radius(centered, key_mean, anchor, key_mask)
-    bound = theta_lib.heads_major_nonneg_theta_bound(scaled_query, radius[..., None])
+    bound = theta_lib.nonneg_theta_bound(scaled_query, radius[..., None])
   theta = theta_lib.solve_theta(
       entropy_target, moments, bound=bound,
       theta_scale=theta_scale, fixed_theta=fixed_theta, theta_solve=theta_solve,
@@ -105,4 +107,6 @@ def parallel_eala(
       "...qd,...dv->...qv", scaled_query, key_value, precision=precision
   )
   per_query = lambda x: jnp.swapaxes(x, -1, -2)  # [batch..., heads, q_len] -> [..., q_len, heads]
-  return stats.heads_major(output), theta_lib.EalaAux(per_query(theta), per_query(entropy_target))
+  return AttentionResult(
+      stats.heads_major(output), theta_lib.EalaAux(per_query(theta), per_query(entropy_target))
+  )

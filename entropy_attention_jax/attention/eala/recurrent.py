@@ -10,6 +10,7 @@ decode cache and Orbax unchanged.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 
 from entropy_attention_jax import _checks
 from entropy_attention_jax.attention import grouping
+from entropy_attention_jax.attention._common import AttentionResult
 from entropy_attention_jax.attention.eala import prefix
 from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.entropy import estimators
@@ -48,7 +50,7 @@ class EalaState(NamedTuple):
   key_cube_sum: Array | None = None
 
 
-def init_state(
+def init_eala_state(
     batch_shape: Shape,
     heads: int,
     head_dim: int,
@@ -73,6 +75,15 @@ def init_state(
       key_value_sum=zeros(head_dim, v_dim), max_key_norm=zeros(),
       key_cube_sum=zeros(head_dim, head_dim, head_dim) if third_moment else None,
   )
+
+
+def init_state(*args, **kwargs) -> EalaState:
+  """Deprecated name of :func:`init_eala_state` (it said not whose state)."""
+  warnings.warn(
+      "init_state is deprecated; use init_eala_state (same arguments).",
+      DeprecationWarning, stacklevel=2,
+  )
+  return init_eala_state(*args, **kwargs)
 
 
 def sums_from_state(
@@ -142,7 +153,7 @@ def check_state(
   """
   if not isinstance(state, EalaState):
     raise ValueError(
-        f"{fn_name}: the state must be an EalaState (from init_state or a previous"
+        f"{fn_name}: the state must be an EalaState (from init_eala_state or a previous"
         f" call), got {type(state).__name__}."
     )
   if key is not None:
@@ -158,21 +169,20 @@ def check_state(
           f" {jnp.shape(state.count)} ([batch..., kv_heads]), anchor"
           f" {jnp.shape(state.anchor)} ([..., head_dim]) and value_sum"
           f" {jnp.shape(state.value_sum)} ([..., v_dim]); create it with"
-          " init_state(batch_shape, kv_heads, head_dim, v_dim)."
+          " init_eala_state(batch_shape, kv_heads, head_dim, v_dim)."
       )
   if estimator.needs_third_moment and state.key_cube_sum is None:
     raise ValueError(
         f"{fn_name}: estimator {estimator.name!r} needs the third-moment sum; create"
-        " the state with init_state(..., third_moment=True)."
+        " the state with init_eala_state(..., third_moment=True)."
     )
 
 
 def eala_step(
-    state: EalaState,
     query: Array,
     key: Array,
     value: Array,
-    *,
+    *legacy: Array,
     key_mask: Array | None = None,
     estimator: str | estimators.EntropyEstimator = "cumulant2",
     nonneg: bool | str = False,
@@ -180,25 +190,47 @@ def eala_step(
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
     theta_solve: str = "second_order",
+    initial_state: EalaState | None = None,
+    output_final_state: bool = False,
     precision: PrecisionLike = None,
-) -> tuple[EalaState, Array]:
-  """One causal EALA step: add (key, value), then attend with query.
+) -> AttentionResult:
+  """One causal EALA step: add (key, value) to the state, then attend with query.
+
+  Example (decoding)::
+
+    state = init_eala_state(batch, kv_heads, head_dim, v_dim)
+    for t in range(length):
+      out, _, state = eala_step(q[:, t], k[:, t], v[:, t], initial_state=state,
+                                output_final_state=True)
 
   Args:
-    state: from :func:`init_state` or a previous step.
     query: `[batch..., heads, head_dim]`.
-    key: `[batch..., heads, head_dim]`.
-    value: `[batch..., heads, v_dim]`.
-    key_mask: optional boolean, broadcastable to `[batch..., heads]`; False
+    key: `[batch..., kv_heads, head_dim]`.
+    value: `[batch..., kv_heads, v_dim]`.
+    key_mask: optional boolean, broadcastable to `[batch..., kv_heads]`; False
       skips this key (padding) but still answers the query.
     estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
+    initial_state: from :func:`init_eala_state` or a previous step (default:
+      empty).
+    output_final_state: also return the state after this step.
 
   Returns:
-    `(new_state, output)`, output `[batch..., heads, v_dim]` in the promoted
-    input dtype; zeros while no valid key has been seen.
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output
+    `[batch..., heads, v_dim]` in the promoted input dtype (zeros while no
+    valid key has been seen), aux :class:`~.theta.EalaAux` of
+    `[batch..., heads]` arrays, and with `output_final_state` the new state.
+
+  Raises:
+    TypeError: the old call order `eala_step(state, query, key, value)`.
   """
   fn_name = "eala_step"
+  if legacy or isinstance(query, EalaState):  # the released eala_step(state, q, k, v)
+    raise TypeError(
+        f"{fn_name}: the state is no longer the first argument; call"
+        " eala_step(query, key, value, initial_state=state, output_final_state=True),"
+        " which returns (output, aux, final_state)."
+    )
   for name, x in (("query", query), ("key", key), ("value", value)):
     if jnp.ndim(x) < 2:
       raise ValueError(
@@ -208,6 +240,10 @@ def eala_step(
   query, key, value = query[..., None, :, :], key[..., None, :, :], value[..., None, :, :]
   _checks.check_query_key(query, key, fn_name, value, grouped=True)
   estimator = estimators.get_estimator(estimator)
+  state = initial_state
+  if state is None:
+    state = init_eala_state(key.shape[:-3], key.shape[-2], key.shape[-1], value.shape[-1],
+                            third_moment=estimator.needs_third_moment)
   check_state(state, estimator, fn_name, key, value)
   bound = theta_lib.resolve_nonneg(nonneg, True, fn_name)
   out_dtype = jnp.result_type(query, key, value)
@@ -229,10 +265,13 @@ def eala_step(
       fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
   )
   if group == 1:
-    state, output, _ = step(state, query, key, value, valid)
+    state, output, aux = step(state, query, key, value, valid)
   else:
-    state, output, _ = grouping.grouped_step(step, state, query, key, value, valid)
-  return state, output[..., 0, :, :].astype(out_dtype)
+    state, output, aux = grouping.grouped_step(step, state, query, key, value, valid)
+  aux = theta_lib.EalaAux(*(x[..., 0, :] for x in aux))
+  return AttentionResult(
+      output[..., 0, :, :].astype(out_dtype), aux, state if output_final_state else None
+  )
 
 
 def _step(state, query, key, value, valid, *, estimator, nonneg, scale, theta_scale,
@@ -267,10 +306,11 @@ def recurrent_eala(
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
     theta_solve: str = "second_order",
-    initial_state: EalaState | None = None,
     segment_ids: Array | None = None,
+    initial_state: EalaState | None = None,
+    output_final_state: bool = False,
     precision: PrecisionLike = None,
-) -> tuple[Array, theta_lib.EalaAux, EalaState]:
+) -> AttentionResult:
   """Causal EALA by scanning :func:`eala_step` over the sequence.
 
   Args:
@@ -278,22 +318,24 @@ def recurrent_eala(
     key: `[batch..., length, heads, head_dim]`.
     value: `[batch..., length, heads, v_dim]`.
     key_mask: optional boolean `[batch..., heads, length]`.
-    initial_state: state to continue from (default: empty).
     segment_ids: optional integer `[batch..., length]`: the state is reset
       where the id changes (packed sequences); the initial state continues the
       first segment.
+    initial_state: state to continue from (default: empty).
+    output_final_state: also return the state after the last step.
     estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
-    `(output, aux, final_state)`: float32 `[batch..., length, heads, v_dim]`,
-    :class:`~.theta.EalaAux` and the state after the last step.
+    An :class:`~entropy_attention_jax.attention.AttentionResult`: output float32
+    `[batch..., length, heads, v_dim]`, aux :class:`~.theta.EalaAux`, and with
+    `output_final_state` the state after the last step.
   """
   estimator = estimators.get_estimator(estimator)
   bound = theta_lib.resolve_nonneg(nonneg, True, "recurrent_eala")
   batch, heads = key.shape[:-3], key.shape[-2]
   if initial_state is None:
-    initial_state = init_state(batch, heads, key.shape[-1], value.shape[-1],
+    initial_state = init_eala_state(batch, heads, key.shape[-1], value.shape[-1],
                                third_moment=estimator.needs_third_moment)
   check_state(initial_state, estimator, "recurrent_eala", key, value)
   valid = jnp.ones(key.shape[:-1], bool) if key_mask is None else jnp.swapaxes(key_mask, -1, -2)
@@ -327,4 +369,7 @@ def recurrent_eala(
       body, initial_state, tuple(time_major(x) for x in (query, key, value, valid, starts))
   )
   batch_major = lambda x: jnp.moveaxis(x, 0, len(batch))
-  return batch_major(output), theta_lib.EalaAux(batch_major(theta), batch_major(target)), final_state
+  return AttentionResult(
+      batch_major(output), theta_lib.EalaAux(batch_major(theta), batch_major(target)),
+      final_state if output_final_state else None,
+  )

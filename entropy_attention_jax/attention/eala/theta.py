@@ -132,18 +132,14 @@ def nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
   :math:`1 + θ d_j \ge 0`.
 
   Args:
-    scaled_query: τ·q, `[batch..., q_len, heads, head_dim]`.
+    scaled_query: τ·q, `[batch..., q_len, heads, head_dim]` (or heads-major
+      `[batch..., heads, q_len, head_dim]`: only the last axis is reduced).
     key_radius: any r ≥ `max_j ||k_j − k̄||` (see :func:`resolve_nonneg`),
-      broadcastable to `[batch..., q_len, heads]`.
+      broadcastable to the query's leading axes.
 
   Returns:
-    The bound, `[batch..., q_len, heads]` (`inf` where τ‖q‖r ≈ 0).
+    The bound, the query's leading axes (`inf` where τ‖q‖r ≈ 0).
   """
-  return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
-
-
-def heads_major_nonneg_theta_bound(scaled_query: Array, key_radius: Array) -> Array:
-  """:func:`nonneg_theta_bound` for τ·q `[batch..., heads, q_len, head_dim]`."""
   return _bound(key_norm(scaled_query.astype(jnp.float32)) * key_radius)
 
 
