@@ -8,6 +8,7 @@ defined). Per (L, σ): share of such rows, mean t = θσ, and mean / max
 |H(w) − H_softmax| for each estimator × θ solve. Seconds on a CPU.
 
   python experiments/theta_solve_entropy.py [--out DIR] [--draws 2000]
+  python experiments/theta_solve_entropy.py --quick    # 100 draws, L = 16 only (CI)
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ def entropy(w):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--draws", type=int, default=2000)
+  parser.add_argument("--draws", type=int, default=None, help="draws per cell (2000; 100 quick)")
+  parser.add_argument("--quick", action="store_true", help="100 draws, L = 16 only")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
+  draws = args.draws or (100 if args.quick else 2000)
+  lengths = LENGTHS[:1] if args.quick else LENGTHS
   rows, records = [], []
-  for length in LENGTHS:
+  for length in lengths:
     for sigma in SIGMAS:
-      query, key = gaussian_scores(length * 1000 + int(100 * sigma), length, sigma, args.draws)
+      query, key = gaussian_scores(length * 1000 + int(100 * sigma), length, sigma, draws)
       exact = np.asarray(softmax_entropy(query, key, scale=1.0), np.float64)[..., 0, 0]
       for estimator, solve in VARIANTS:
         weights, aux = eala_weights(query, key, scale=1.0, estimator=estimator, theta_solve=solve)
