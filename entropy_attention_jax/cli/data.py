@@ -3,7 +3,8 @@
     python -m entropy_attention_jax data build NAME --data-dir DIR [--manual-dir M] [options]
     python -m entropy_attention_jax data info NAME --data-dir DIR [options]
 
-Options select a dataset's config: `--nodes/--days/--seed` (synthetic_traffic),
+Options select a dataset's config: `--nodes/--days/--seed` (synthetic_traffic;
+lagged_network also `--parents/--max-delay`),
 `--file/--timestamp-column/--missing-value/--covariates/--known-future/--timezone`
 (wide_table). Bad input (unknown name, missing manual file, bad values, a
 series too short for one window in each split) prints one `error:` line to
@@ -24,12 +25,15 @@ if TYPE_CHECKING:
 # `--help` does not import the data layer.
 DATASET_NAMES: tuple[str, ...] = (
     "synthetic_traffic", "chicago_ridership", "pems03", "pems04", "pems07", "pems08",
-    "metr_la", "pems_bay", "wide_table",
+    "metr_la", "pems_bay", "wide_table", "lagged_network",
 )
 DATASET_FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("nodes", int, "synthetic_traffic: number of road sensors (default 20)"),
-    ("days", int, "synthetic_traffic: days of 5-minute steps (default 14)"),
-    ("seed", int, "synthetic_traffic: random seed (default 0)"),
+    ("nodes", int, "synthetic_traffic, lagged_network: number of nodes (default 20, 64)"),
+    ("days", int, "synthetic_traffic, lagged_network: days of 5-minute steps (default 14, 7)"),
+    ("seed", int, "synthetic_traffic, lagged_network: random seed (default 0)"),
+    ("parents", int, "lagged_network: parents per node (default 2)"),
+    ("max_delay", int, "lagged_network: largest parent delay in steps (default 6)"),
+    ("codes", int, "lagged_network: code channels per node, own and parents' (default 0)"),
     ("file", str, "wide_table: the CSV/Parquet table (timestamp column + one column per node)"),
     ("timestamp_column", str, "wide_table: name of the time column (default: the first)"),
     ("missing_value", float,

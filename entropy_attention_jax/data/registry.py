@@ -25,6 +25,7 @@ from entropy_attention_jax.data.builders.base import (
     split_stored_values,
 )
 from entropy_attention_jax.data.builders.chicago_ridership import ChicagoRidership
+from entropy_attention_jax.data.builders.lagged_network import LaggedNetwork
 from entropy_attention_jax.data.builders.pems import Pems03, Pems04, Pems07, Pems08
 from entropy_attention_jax.data.builders.speed_tables import MetrLa, PemsBay
 from entropy_attention_jax.data.builders.synthetic_traffic import SyntheticTraffic
@@ -39,7 +40,7 @@ DATASETS: dict[str, type[SeriesBuilder]] = {
     builder.name: builder
     for builder in (
         SyntheticTraffic, ChicagoRidership, Pems03, Pems04, Pems07, Pems08,
-        MetrLa, PemsBay, WideTable,
+        MetrLa, PemsBay, WideTable, LaggedNetwork,
     )
 }
 

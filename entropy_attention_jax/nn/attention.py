@@ -368,3 +368,10 @@ class EntropyLinearAttention(nnx.Module):
               **weight_options,
           ),
       )
+      if self.attention != "softmax":  # the reference on the same queries and keys
+        softmax_options = {"causal": True} if self.causal else {}
+        self.sow(
+            nnx.Intermediate, "softmax_weights",
+            attention_weights(query, key, kind="softmax", mask=mask, scale=scale,
+                              **softmax_options),
+        )

@@ -10,7 +10,10 @@ Every :class:`~entropy_attention_jax.nn.EntropyLinearAttention` can sow, as
   chunks; skipped for causal layers and general masks);
 * ``attention_weights`` `[batch..., heads, q_len, kv_len]` — the explicit
   weights of the layer's own kind, when both lengths are at most
-  `diagnostics_max_length`.
+  `diagnostics_max_length`;
+* ``softmax_weights`` `[batch..., heads, q_len, kv_len]` — beside those, for
+  every other kind: softmax's weights over the same projected queries and keys
+  (how far a kind's weights are from softmax's, layer by layer).
 
 :func:`capture_attention_diagnostics` switches them on for one call through a
 view of the model (the model itself is left as it was) and collects them with

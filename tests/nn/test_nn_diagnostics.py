@@ -18,10 +18,11 @@ from entropy_attention_jax.nn import (
 
 HEADS, FEATURES, LENGTH = 2, 16, 7
 EXPECTED_NAMES = {
-    "eala": {"theta", "entropy_target", "softmax_entropy", "attention_weights"},
+    "eala": {"theta", "entropy_target", "softmax_entropy", "attention_weights", "softmax_weights"},
+    "softmax": {"softmax_entropy", "attention_weights"},
     **{
-        kind: {"softmax_entropy", "attention_weights"}
-        for kind in ("softmax", "linear", "performer", "taylor")
+        kind: {"softmax_entropy", "attention_weights", "softmax_weights"}
+        for kind in ("linear", "performer", "taylor")
     },
 }
 
@@ -48,6 +49,11 @@ def test_diagnostics_leave_outputs_bitwise_identical(kind, x):
   chex.assert_shape(weights, (2, 3, HEADS, LENGTH, LENGTH))
   np.testing.assert_allclose(jnp.sum(weights, -1), 1.0, rtol=1e-5)
   chex.assert_shape(diagnostics[""]["softmax_entropy"], (2, 3, LENGTH, HEADS))
+  if kind != "softmax":  # softmax's weights on the same projected queries and keys
+    softmax_layer = make_layer("softmax")  # same seed: same projections
+    _, reference = capture_attention_diagnostics(softmax_layer, x)
+    np.testing.assert_allclose(
+        diagnostics[""]["softmax_weights"], reference[""]["attention_weights"], atol=1e-6)
 
 
 def test_diagnostics_under_jit_are_bitwise_identical(x):

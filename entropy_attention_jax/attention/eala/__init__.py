@@ -21,6 +21,7 @@ from entropy_attention_jax.attention.eala import forms
 from entropy_attention_jax.attention.eala.forms import linear_weight_attention
 from entropy_attention_jax.attention.eala.naive import eala_weights as eala_weights
 from entropy_attention_jax.attention.eala.naive import naive_eala as naive_eala
+from entropy_attention_jax.attention.eala import theta as theta_lib
 from entropy_attention_jax.attention.eala.theta import EalaAux as EalaAux
 from entropy_attention_jax.attention.eala.parallel import parallel_eala as parallel_eala
 from entropy_attention_jax.attention.eala.recurrent import EalaState as EalaState
@@ -43,6 +44,7 @@ def eala_attention(
     nonneg: bool | str = False,
     scale: float | None = None,
     theta_scale: float = 1.0,
+    theta_solve: str = "second_order",
     causal: bool = False,
     is_causal: bool = False,
     key_padding_mask: ArrayLike | None = None,
@@ -105,6 +107,12 @@ def eala_attention(
       non-causal only); see :func:`~.theta.resolve_nonneg`.
     scale: score scale τ; defaults to `1 / sqrt(head_dim)`.
     theta_scale: multiplies θ*; > 1 sharper, < 1 flatter than entropy-matched.
+    theta_solve: which entropy of the linear weights is equated to Ĥ:
+      ``"second_order"`` (`log L − θ²σ²/2`, the paper's) or ``"fourth_order"``
+      (`log L − t²/2 + γt³/6 − t⁴/4`, `t = θσ`, γ the score skewness when the
+      estimator computes κ₃), which keeps the weights' actual entropy closer
+      to Ĥ and gives θ < 1 with ``"cumulant2"`` (so EALA is no longer Taylor
+      attention); see :func:`~.theta.fourth_order_theta`.
     causal: query `i` attends to the keys `j ≤ i` only, with its own θ from
       the prefix statistics; row `i` equals non-causal EALA of query `i` over
       `key[..., :i + 1, :, :]`. Needs `q_len == kv_len`. Chunked-parallel
@@ -161,6 +169,7 @@ def eala_attention(
     Time Series Modeling via Entropy Equality. arXiv:2511.03190, 2025.
   """
   fn_name = "eala_attention"
+  theta_lib.check_theta_solve(theta_solve, fn_name)
   form = forms.resolve_form(form, implementation, fn_name)
 
   def core(query, key, value, *, key_mask, causal, segment_ids, initial_state):
@@ -168,7 +177,7 @@ def eala_attention(
         query, key, value, key_mask=key_mask, causal=causal, form=form,
         chunk_size=chunk_size, precision=precision, fn_name=fn_name, segment_ids=segment_ids,
         initial_state=initial_state, output_final_state=output_final_state, estimator=estimator,
-        nonneg=nonneg, scale=scale, theta_scale=theta_scale,
+        nonneg=nonneg, scale=scale, theta_scale=theta_scale, theta_solve=theta_solve,
     )
 
   output, aux, final_state = _common.linear_time_attention(

@@ -32,6 +32,7 @@ def chunk_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     chunk_size: int = 64,
     segment_ids: Array | None = None,
     initial_state: recurrent.EalaState | None = None,
@@ -56,7 +57,7 @@ def chunk_eala(
     initial_state: prefix state to continue from (e.g. a prompt's); with
       `segment_ids` it continues the first segment.
     output_final_state: also return the state after the last key.
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
@@ -87,12 +88,14 @@ def chunk_eala(
     final_state, (output, theta, target) = _segmented(
         scaled_query, key, value, weights, segment_ids, initial_state, chunk_size=chunk_size,
         estimator=estimator, nonneg=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+        theta_solve=theta_solve,
         precision=precision,
     )
   else:
     final_state, (output, theta, target) = _unsegmented(
         scaled_query, key, key_mask, value, weights, initial_state, chunk_size=chunk_size,
         estimator=estimator, nonneg=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+        theta_solve=theta_solve,
         precision=precision,
     )
   return _common.AttentionResult(
@@ -101,7 +104,7 @@ def chunk_eala(
 
 
 def _unsegmented(scaled_query, key, key_mask, value, weights, initial_state, *, chunk_size,
-                 estimator, nonneg, theta_scale, fixed_theta, precision):
+                 estimator, nonneg, theta_scale, fixed_theta, theta_solve, precision):
   """:func:`chunk_eala` of one sequence (inputs already masked and float32)."""
   # Anchor: the carried one if the state has keys, else this sequence's first valid key.
   anchor = jnp.where(
@@ -126,7 +129,7 @@ def _unsegmented(scaled_query, key, key_mask, value, weights, initial_state, *, 
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=nonneg, theta_scale=theta_scale,
-        fixed_theta=fixed_theta,
+        fixed_theta=fixed_theta, theta_solve=theta_solve,
     )
     state = recurrent.accumulate(state, k, v, w, precision=precision)
     return state, (output, aux.theta, aux.entropy_target)
@@ -199,7 +202,7 @@ def segment_anchors(key: Array, weights: Array, segment_ids: Array) -> tuple[Arr
 
 
 def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *, chunk_size,
-               estimator, nonneg, theta_scale, fixed_theta, precision):
+               estimator, nonneg, theta_scale, fixed_theta, theta_solve, precision):
   """:func:`chunk_eala` for packed sequences (inputs already masked and float32)."""
   batch, length = key.shape[:-3], key.shape[-3]
   segment_ids = jnp.broadcast_to(jnp.asarray(segment_ids), (*batch, length))
@@ -239,7 +242,7 @@ def _segmented(scaled_query, key, value, weights, segment_ids, initial_state, *,
     )
     output, aux = prefix.attend_from_prefix_sums(
         sums, q, estimator=estimator, nonneg=nonneg, theta_scale=theta_scale,
-        fixed_theta=fixed_theta,
+        fixed_theta=fixed_theta, theta_solve=theta_solve,
     )
     # The state after the chunk is its last segment's.
     last = segment[..., -1]

@@ -100,7 +100,8 @@ def linear_weight_attention(
     segment_ids: optional `[batch..., length]` packed-sequence ids (causal).
     initial_state: optional :class:`EalaState` to continue from (causal).
     output_final_state: return the final state (causal).
-    **options: `estimator`, `nonneg`, `scale`, `theta_scale`, `fixed_theta`.
+    **options: `estimator`, `nonneg`, `scale`, `theta_scale`, `fixed_theta`,
+      `theta_solve`.
 
   Returns:
     An :class:`AttentionResult`; its final state is None unless the causal

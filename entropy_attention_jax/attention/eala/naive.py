@@ -31,6 +31,7 @@ def naive_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     initial_state: None = None,
     output_final_state: bool = False,
     precision: PrecisionLike = None,
@@ -45,7 +46,7 @@ def naive_eala(
     causal: query `i` sees keys `j ≤ i` only.
     segment_ids: optional integer `[batch..., kv_len]` (`q_len == kv_len`):
       a query sees only keys of its own segment (packed sequences).
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
     initial_state, output_final_state: taken for the common contract of the
       forms; the materialised form carries no state, so they must be None and
@@ -67,7 +68,7 @@ def naive_eala(
   output, _, aux = _materialised(
       query, key, value, key_mask=key_mask, causal=causal, segment_ids=segment_ids,
       estimator=estimator, nonneg=nonneg, scale=scale, theta_scale=theta_scale,
-      fixed_theta=fixed_theta, precision=precision,
+      fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
   )
   return AttentionResult(output, aux)
 
@@ -84,6 +85,7 @@ def eala_weights(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     precision: PrecisionLike = None,
 ) -> tuple[Array, theta_lib.EalaAux]:
   """The EALA weights themselves, `O(q_len · kv_len)` (diagnostics, plots, tests).
@@ -97,13 +99,13 @@ def eala_weights(
   _, weights, aux = _materialised(
       query, key, None, key_mask=key_mask, causal=causal, segment_ids=segment_ids,
       estimator=estimator, nonneg=nonneg, scale=scale, theta_scale=theta_scale,
-      fixed_theta=fixed_theta, precision=precision,
+      fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
   )
   return weights, aux
 
 
 def _materialised(query, key, value, *, key_mask, causal, segment_ids, estimator, nonneg,
-                  scale, theta_scale, fixed_theta, precision):
+                  scale, theta_scale, fixed_theta, theta_solve, precision):
   """`(output or None, weights, aux)` from the explicit score matrix."""
   estimator = estimators.get_estimator(estimator)
   bound_kind = theta_lib.resolve_nonneg(nonneg, causal, "naive_eala")
@@ -157,8 +159,11 @@ def _materialised(query, key, value, *, key_mask, causal, segment_ids, estimator
       )
     radius = jnp.where(count > 0, radius, 0.0)  # no visible key: no bound
     bound = theta_lib.nonneg_theta_bound(query * tau, per_query(radius))
+  if not estimator.needs_third_moment:  # as the linear-time forms, which lack κ₃ then
+    moments = moments._replace(third_cumulant=None)
   theta = theta_lib.solve_theta(
-      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta
+      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+      theta_solve=theta_solve
   )
   weights = jnp.where(
       visible, (1.0 + per_query(theta)[..., None] * centred) / norm[..., None], 0.0

@@ -47,6 +47,7 @@ def parallel_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     precision: PrecisionLike = None,
 ) -> AttentionResult:
   """Non-causal entropy-equality linear attention, linear in `kv_len`.
@@ -100,7 +101,7 @@ def parallel_eala(
     bound = theta_lib.nonneg_theta_bound(scaled_query, radius[..., None])
   theta = theta_lib.solve_theta(
       entropy_target, moments, bound=bound,
-      theta_scale=theta_scale, fixed_theta=fixed_theta,
+      theta_scale=theta_scale, fixed_theta=fixed_theta, theta_solve=theta_solve,
   )
   output = value_mean[..., None, :] + theta[..., None] * jnp.einsum(
       "...qd,...dv->...qv", scaled_query, key_value, precision=precision

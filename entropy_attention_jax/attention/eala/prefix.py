@@ -57,6 +57,7 @@ def attend_from_prefix_sums(
     nonneg: str | None,
     theta_scale: float,
     fixed_theta: float | None,
+    theta_solve: str = "second_order",
 ) -> tuple[Array, theta_lib.EalaAux]:
   """EALA outputs from per-query prefix sums.
 
@@ -85,7 +86,8 @@ def attend_from_prefix_sums(
     radius = sums.max_key_norm + theta_lib.key_norm(sums.key_sum / norm[..., None])
     bound = theta_lib.nonneg_theta_bound(scaled_query, radius)
   theta = theta_lib.solve_theta(
-      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta
+      entropy_target, moments, bound=bound, theta_scale=theta_scale, fixed_theta=fixed_theta,
+      theta_solve=theta_solve,
   )
   value_mean = sums.value_sum / norm[..., None]
   projected = sums.score_value_sum / norm[..., None] - mean[..., None] * value_mean

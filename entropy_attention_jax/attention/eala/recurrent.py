@@ -189,6 +189,7 @@ def eala_step(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     initial_state: EalaState | None = None,
     output_final_state: bool = False,
     precision: PrecisionLike = None,
@@ -208,7 +209,7 @@ def eala_step(
     value: `[batch..., kv_heads, v_dim]`.
     key_mask: optional boolean, broadcastable to `[batch..., kv_heads]`; False
       skips this key (padding) but still answers the query.
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
     initial_state: from :func:`init_eala_state` or a previous step (default:
       empty).
@@ -261,7 +262,7 @@ def eala_step(
   step = functools.partial(
       _step, estimator=estimator, nonneg=bound,
       scale=_checks.resolve_scale(scale, query.shape[-1]), theta_scale=theta_scale,
-      fixed_theta=fixed_theta, precision=precision,
+      fixed_theta=fixed_theta, theta_solve=theta_solve, precision=precision,
   )
   if group == 1:
     state, output, aux = step(state, query, key, value, valid)
@@ -274,7 +275,7 @@ def eala_step(
 
 
 def _step(state, query, key, value, valid, *, estimator, nonneg, scale, theta_scale,
-          fixed_theta, precision):
+          fixed_theta, theta_solve, precision):
   """A step on length-1 blocks `[batch..., 1, heads, depth]`; float32 output."""
   first = (state.count == 0) & valid[..., 0, :]
   key = jnp.where(valid[..., None], key, jnp.zeros((), key.dtype))
@@ -288,6 +289,7 @@ def _step(state, query, key, value, valid, *, estimator, nonneg, scale, theta_sc
   output, aux = prefix.attend_from_prefix_sums(
       sums_from_state(state, scaled_query, precision=precision), scaled_query,
       estimator=estimator, nonneg=nonneg, theta_scale=theta_scale, fixed_theta=fixed_theta,
+      theta_solve=theta_solve,
   )
   return state, output, aux
 
@@ -303,6 +305,7 @@ def recurrent_eala(
     scale: float | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
     segment_ids: Array | None = None,
     initial_state: EalaState | None = None,
     output_final_state: bool = False,
@@ -320,7 +323,7 @@ def recurrent_eala(
       first segment.
     initial_state: state to continue from (default: empty).
     output_final_state: also return the state after the last step.
-    estimator, nonneg, scale, theta_scale, fixed_theta, precision: as in
+    estimator, nonneg, scale, theta_scale, fixed_theta, theta_solve, precision: as in
       :func:`~entropy_attention_jax.attention.eala_attention`.
 
   Returns:
@@ -358,7 +361,8 @@ def recurrent_eala(
           empty, state,
       )
     state, output, aux = _step(state, q, k, v, m, estimator=estimator, nonneg=bound, scale=tau,
-                               theta_scale=theta_scale, fixed_theta=fixed_theta, precision=precision)
+                               theta_scale=theta_scale, fixed_theta=fixed_theta,
+                               theta_solve=theta_solve, precision=precision)
     return state, (output[..., 0, :, :], aux.theta[..., 0, :], aux.entropy_target[..., 0, :])
 
   final_state, (output, theta, target) = jax.lax.scan(

@@ -7,6 +7,17 @@ to the softmax-entropy estimate :math:`\hat H_q` gives
 
 .. math:: θ^*_q = \sqrt{2 \max(\log L - \hat H_q, 0)} / σ_q .
 
+That is the ``"second_order"`` solve (the default). The weights' entropy is
+really :math:`\log L - \frac1L\sum_j f(θ d_j)` with
+:math:`f(x) = (1+x)\log(1+x) = x + x^2/2 - x^3/6 + x^4/12 - \dots`, so with
+`t = θσ`, standardised skewness `γ = κ₃/σ³` and a Gaussian fourth moment
+(`3σ⁴`; the fourth moment itself costs `O(d⁴)` per query)
+
+.. math:: \log L - H_{lin} ≈ F(t) = t^2/2 - γ t^3/6 + t^4/4 .
+
+``"fourth_order"`` solves `F(t) = log L − Ĥ` for t (γ is 0 unless the
+estimator computes κ₃, i.e. ``"cumulant3"``); see docs/attention.md.
+
 The forms (naive, parallel, chunked, recurrent) differ only in how they
 accumulate σ, Ĥ and the output; they all solve θ here.
 """
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from entropy_attention_jax.entropy import stats
@@ -142,6 +154,68 @@ def _bound(reach: Array) -> Array:
   return jnp.where(binding, 1.0 / jnp.where(binding, reach, 1.0), jnp.inf)
 
 
+THETA_SOLVES = ("second_order", "fourth_order")
+
+# |γ| ≤ 3 keeps F'(t) = t(1 − γt/2 + t²) > 0 for t > 0 (the quadratic has no
+# real root), so the fourth-order equation has exactly one root.
+_MAX_SKEWNESS = 3.0
+_BISECTION_STEPS = 40
+
+
+def check_theta_solve(theta_solve: str, fn_name: str) -> None:
+  """Raises a one-line ValueError for an unknown `theta_solve`."""
+  if theta_solve not in THETA_SOLVES:
+    raise ValueError(
+        f"{fn_name}: theta_solve must be one of {THETA_SOLVES}, got {theta_solve!r}."
+    )
+
+
+def fourth_order_theta(entropy_target: Array, moments: stats.ScoreMoments) -> Array:
+  r"""θ with :math:`t^2/2 - γt^3/6 + t^4/4 = \log L - \hat H`, `t = θσ`.
+
+  The left side is the fourth-order cumulant series of
+  :math:`\frac1L\sum_j (1+θd_j)\log(1+θd_j)` (Gaussian fourth moment, the
+  measured skewness γ = κ₃/σ³ when `moments` has κ₃, clipped to ±3 so the
+  root is unique). Without κ₃ the root is closed-form,
+  :math:`t^2 = \sqrt{1 + 4G} - 1`; with it, bisection on `[0, 2\sqrt G]`
+  (F(t) ≥ t²/4 there) and one Newton step, which also carries the gradient
+  (implicit differentiation). Elementwise: `O(1)` per query after the moments.
+
+  Args:
+    entropy_target: Ĥ, `[batch..., q_len, heads]`.
+    moments: the same queries' score moments.
+
+  Returns:
+    θ ≥ 0, `[batch..., q_len, heads]`; 1 where σ ≈ 0 (as :func:`matched_theta`).
+  """
+  log_count = jnp.log(stats.safe_count(moments.count))
+  gap = jnp.maximum(log_count - entropy_target, 0.0)
+  spread = moments.variance > _MIN_VARIANCE
+  variance = jnp.where(spread, moments.variance, 1.0)
+  sigma = jnp.sqrt(variance)
+  # t² = √(1 + 4G) − 1 = 4G / (√(1 + 4G) + 1): the second form has no cancellation.
+  t_squared = 4.0 * gap / (jnp.sqrt(1.0 + 4.0 * gap) + 1.0)
+  if moments.third_cumulant is not None:
+    skew = jnp.clip(moments.third_cumulant / (variance * sigma), -_MAX_SKEWNESS, _MAX_SKEWNESS)
+    series = lambda t: t**2 / 2 - skew * t**3 / 6 + t**4 / 4
+    low = jnp.zeros_like(gap)
+    high = 2.0 * jnp.sqrt(gap) + 1e-6
+    for _ in range(_BISECTION_STEPS):
+      middle = (low + high) / 2
+      above = series(middle) > gap
+      low, high = jnp.where(above, low, middle), jnp.where(above, middle, high)
+    t = jax.lax.stop_gradient((low + high) / 2)
+    slope = t * (1.0 - skew * t / 2 + t**2)
+    # One Newton step: value ≈ t, derivative = the implicit-function gradient.
+    safe_slope = jnp.where(slope > 1e-6, slope, 1.0)
+    t = jnp.where(slope > 1e-6, t - (series(t) - gap) / safe_slope, t)
+    t_squared = t**2
+  positive = t_squared > 0
+  # sqrt has an infinite derivative at 0; route zeros around it.
+  t = jnp.where(positive, jnp.sqrt(jnp.where(positive, t_squared, 1.0)), 0.0)
+  return jnp.where(spread, t / sigma, 1.0)
+
+
 def solve_theta(
     entropy_target: Array,
     moments: stats.ScoreMoments,
@@ -149,6 +223,7 @@ def solve_theta(
     bound: Array | None = None,
     theta_scale: float = 1.0,
     fixed_theta: float | None = None,
+    theta_solve: str = "second_order",
 ) -> Array:
   """θ for each query: matched (or fixed), scaled, then clamped to `bound`.
 
@@ -159,11 +234,16 @@ def solve_theta(
     theta_scale: multiplies θ*; > 1 sharpens, < 1 flattens the weights.
     fixed_theta: use this θ for every query instead of θ* (1 gives the
       first-order Taylor ablation).
+    theta_solve: how θ* matches Ĥ: ``"second_order"`` (:func:`matched_theta`)
+      or ``"fourth_order"`` (:func:`fourth_order_theta`).
 
   Returns:
     `[batch..., q_len, heads]`.
   """
-  if fixed_theta is None:
+  check_theta_solve(theta_solve, "solve_theta")
+  if fixed_theta is None and theta_solve == "fourth_order":
+    theta = fourth_order_theta(entropy_target, moments)
+  elif fixed_theta is None:
     theta = matched_theta(entropy_target, moments)
   else:
     theta = jnp.full(moments.variance.shape, fixed_theta, jnp.float32)

@@ -28,9 +28,10 @@ KIND = AttentionKind(
     weights=key_mask_weights("eala", _weights, causal_mask=True),
     options={
         "estimator": "cumulant2", "nonneg": False, "scale": None, "theta_scale": 1.0,
+        "theta_solve": "second_order",
         "form": None, "implementation": None, **LINEAR_TIME_OPTIONS,
     },
-    weight_options=frozenset({"estimator", "nonneg", "theta_scale"}),
+    weight_options=frozenset({"estimator", "nonneg", "theta_scale", "theta_solve"}),
     summary="entropy-equality linear attention, O(L)",
     init_state=_init_state,
     sows=("theta", "entropy_target"),

@@ -4,6 +4,7 @@ from entropy_attention_jax.data.builders.base import SERIES_SPLIT as SERIES_SPLI
 from entropy_attention_jax.data.builders.base import BuilderOption as BuilderOption
 from entropy_attention_jax.data.builders.base import SeriesBuilder as SeriesBuilder
 from entropy_attention_jax.data.builders.chicago_ridership import ChicagoRidership as ChicagoRidership
+from entropy_attention_jax.data.builders.lagged_network import LaggedNetwork as LaggedNetwork
 from entropy_attention_jax.data.builders.pems import PEMS_FACTS as PEMS_FACTS
 from entropy_attention_jax.data.builders.pems import Pems03 as Pems03
 from entropy_attention_jax.data.builders.pems import Pems04 as Pems04
@@ -19,6 +20,7 @@ __all__ = [
     "SERIES_SPLIT",
     "BuilderOption",
     "ChicagoRidership",
+    "LaggedNetwork",
     "MetrLa",
     "Pems03",
     "Pems04",
