@@ -18,7 +18,7 @@ DEMO_TRAIN = $(PY) -m entropy_attention_jax train --dataset synthetic_traffic \
 	--data-dir $(DEMO_DATA) --preset small \
 	--spatial-attention $(ATTENTION) --temporal-attention $(ATTENTION)
 
-.PHONY: test test-fast docs demo demo-long bench experiments experiments-quick clean
+.PHONY: test test-experiments test-fast docs demo demo-long bench experiments experiments-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
+# The CI suite: everything but the experiments' long quick modes.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m 'not experiments'
+
+# Every experiment script in its --quick mode that trains models (tens of minutes).
+test-experiments: $(STAMP)
+	$(PY) -m pytest -q -m experiments
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m 'not slow'

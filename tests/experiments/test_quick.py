@@ -46,8 +46,26 @@ def shared_dir(tmp_path_factory):
   return tmp_path_factory.mktemp("experiments-shared")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+# Quick modes that train several models or sweep sizes (minutes each on 2
+# cores): the `experiments` tier, run by `make test-experiments`, not by
+# `make test`, which stays CI-sized. Every other script's quick mode runs in
+# `make test`.
+LONG_QUICK_MODES = frozenset({
+    "accuracy", "balance", "bench_attention", "bench_data", "bench_elinformer",
+    "bench_training", "efficiency", "fault_injection", "fidelity", "real_data", "run_notebooks",
+})
+
+
+def _tiered(script: pathlib.Path):
+  marks = [pytest.mark.slow] + ([pytest.mark.experiments] if script.stem in LONG_QUICK_MODES else [])
+  return pytest.param(script, marks=marks, id=script.stem)
+
+
+def test_long_quick_modes_name_existing_scripts():
+  assert LONG_QUICK_MODES <= {p.stem for p in SCRIPTS}
+
+
+@pytest.mark.parametrize("script", [_tiered(p) for p in SCRIPTS])
 def test_quick_mode_runs_and_writes_only_below_out(script, tmp_path, shared_dir):
   out, cwd = tmp_path / "out", tmp_path / "cwd"
   cwd.mkdir()
