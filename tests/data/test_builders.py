@@ -185,7 +185,7 @@ def test_unknown_names_and_options(tmp_path):
     build_dataset("wide_table", tmp_path, file=tmp_path / "nope.csv")
   assert set(dataset_names()) == {
       "synthetic_traffic", "chicago_ridership", "pems03", "pems04", "pems07", "pems08",
-      "metr_la", "pems_bay", "wide_table",
+      "metr_la", "pems_bay", "wide_table", "lagged_network",
   }
 
 

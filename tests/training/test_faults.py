@@ -257,8 +257,8 @@ def test_a_non_finite_loss_stops_at_its_step_keeping_the_checkpoints(
   real_jit = loop.jit_train_step
   calls = [0]
 
-  def jit_with_nan_at_step_92(step, mesh):
-    jitted = real_jit(step, mesh)
+  def jit_with_nan_at_step_92(*args, **kwargs):
+    jitted = real_jit(*args, **kwargs)
 
     def run(state, batch):
       state, measurements = jitted(state, batch)
